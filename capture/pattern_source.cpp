@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <zcap/pattern_source.h>
+
+#include <time.h>
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include <zcap/pattern.h>
+
+namespace zcap {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// How long a wait lasts before the stop flag is looked at again.
+constexpr auto kStopPollInterval = std::chrono::milliseconds(50);
+
+/// No slot holds a rendered frame yet.
+constexpr uint64_t kUnrendered = ~uint64_t(0);
+
+uint64_t monotonic_ns()
+{
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+} // namespace
+
+std::unique_ptr<PatternSource> PatternSource::create(const FrameFormat &format, FrameRate rate,
+						     unsigned buffers, Status &status)
+{
+	if (format.size_image == 0) {
+		status = Status::invalid("pattern source: empty frame format");
+		return nullptr;
+	}
+	auto pool = FramePool::create(format.size_image, buffers, status);
+	if (!pool)
+		return nullptr;
+	return std::unique_ptr<PatternSource>(new PatternSource(format, rate, std::move(pool)));
+}
+
+PatternSource::PatternSource(const FrameFormat &format, FrameRate rate,
+			     std::unique_ptr<FramePool> pool)
+	: format_(format), rate_(rate), pool_(std::move(pool)),
+	  slot_sequence_(pool_->count(), kUnrendered)
+{
+}
+
+std::string PatternSource::description() const
+{
+	std::string rate = rate_.unlimited() ? std::string("as fast as the sinks take frames")
+					     : fmt::format("at {:g} fps", rate_.value());
+	return fmt::format("built-in pattern {}x{} {} {}", format_.width, format_.height,
+			   fourcc_name(format_.fourcc), rate);
+}
+
+std::vector<MemoryRegion> PatternSource::memory_regions() const
+{
+	return {pool_->region()};
+}
+
+Status PatternSource::start()
+{
+	next_sequence_ = 0;
+	start_ = Clock::now();
+	return {};
+}
+
+std::optional<Frame> PatternSource::next_frame(const std::atomic<bool> &stop)
+{
+	FrameSlot *slot = nullptr;
+	while (!slot) {
+		if (stop.load(std::memory_order_relaxed))
+			return std::nullopt;
+
+		if (rate_.unlimited()) {
+			slot = pool_->acquire(Clock::now() + kStopPollInterval);
+			continue;
+		}
+
+		// Frame n is due at start + n / rate, as a device's would be.
+		auto due = start_ + std::chrono::nanoseconds(next_sequence_ * 1000000000ull *
+							      rate_.den / rate_.num);
+		auto now = Clock::now();
+		if (due > now) {
+			std::this_thread::sleep_for(std::min<Clock::duration>(due - now,
+									       kStopPollInterval));
+			continue;
+		}
+		slot = pool_->acquire(now);
+		if (!slot) {
+			// Every buffer is pinned by sinks: like a device, lose
+			// this frame and say so through the counter.
+			stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+			++next_sequence_;
+		}
+	}
+
+	uint64_t sequence = next_sequence_++;
+	uint64_t &held = slot_sequence_[slot->index()];
+	auto memory = slot->memory().first(format_.size_image);
+	if (held == kUnrendered)
+		pattern::render(format_, sequence, memory);
+	else
+		pattern::restamp(format_, held, sequence, memory);
+	held = sequence;
+
+	FrameMetadata &meta = slot->metadata();
+	meta.format = format_;
+	meta.bytes_used = format_.size_image;
+	meta.sequence = sequence;
+	meta.timestamp_ns = monotonic_ns();
+	stats_.frames.fetch_add(1, std::memory_order_relaxed);
+	return Frame::adopt(*slot);
+}
+
+} // namespace zcap

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <utility>
+
+#include <zcap/format.h>
+
+namespace zcap {
+
+class FrameSlot;
+
+/// Something that lends buffers out as frames and takes them back: the frame
+/// pool's free list, or a V4L2 device that queues the buffer again.
+class FrameOwner {
+public:
+	/// Called once, from whichever thread drops the last reference to a frame
+	/// that lives in @p slot. After this call the owner may refill the slot.
+	virtual void recycle(FrameSlot &slot) noexcept = 0;
+
+protected:
+	~FrameOwner() = default;
+};
+
+/// A second way to reach a buffer's pages: a file descriptor and the offset of
+/// the buffer inside it (a memfd slice; later also a DMA-BUF). It lets a sink
+/// use kernel paths that take a file (sendfile, splice) on the same pages.
+struct FdAlias {
+	int fd = -1;
+	uint64_t offset = 0;
+	bool valid() const noexcept { return fd >= 0; }
+};
+
+/// What a source says about the frame it put into a slot.
+struct FrameMetadata {
+	FrameFormat format;
+	uint32_t bytes_used = 0;
+	uint64_t sequence = 0;      ///< counts every frame the source produced, dropped ones too
+	uint64_t timestamp_ns = 0;  ///< capture time, CLOCK_MONOTONIC
+};
+
+/// One buffer that an owner lends out: its pages, their aliases and the
+/// metadata of the frame in it. The slot and its memory belong to the owner,
+/// which must outlive every Frame that references the slot.
+class FrameSlot {
+public:
+	FrameSlot(FrameOwner &owner, uint32_t index, std::span<std::byte> memory, FdAlias memfd)
+		: owner_(&owner), index_(index), memory_(memory), memfd_(memfd) {}
+	FrameSlot(const FrameSlot &) = delete;
+	FrameSlot &operator=(const FrameSlot &) = delete;
+
+	uint32_t index() const noexcept { return index_; }
+	/// The whole buffer, for the producer to fill.
+	std::span<std::byte> memory() const noexcept { return memory_; }
+	FdAlias memfd() const noexcept { return memfd_; }
+	FrameMetadata &metadata() noexcept { return metadata_; }
+	const FrameMetadata &metadata() const noexcept { return metadata_; }
+
+private:
+	friend class Frame;
+
+	FrameOwner *owner_;
+	uint32_t index_;
+	std::span<std::byte> memory_;
+	FdAlias memfd_;
+	FrameMetadata metadata_;
+	std::atomic<uint32_t> refs_{0};
+};
+
+/// A reference-counted handle to a captured frame. Copying a Frame copies a
+/// pointer and bumps a count, never pixels. The slot goes back to its owner
+/// when the last handle is gone, including handles that sinks keep while the
+/// kernel still reads the pages (an io_uring write, a zero-copy send).
+class Frame {
+public:
+	Frame() = default;
+
+	/// Publishes a slot the producer has filled: the returned handle is the
+	/// first reference. The producer must not touch the slot afterwards.
+	static Frame adopt(FrameSlot &slot) noexcept
+	{
+		slot.refs_.store(1, std::memory_order_relaxed);
+		return Frame(&slot);
+	}
+
+	Frame(const Frame &other) noexcept : slot_(other.slot_)
+	{
+		if (slot_)
+			slot_->refs_.fetch_add(1, std::memory_order_relaxed);
+	}
+	Frame(Frame &&other) noexcept : slot_(std::exchange(other.slot_, nullptr)) {}
+	Frame &operator=(Frame other) noexcept
+	{
+		std::swap(slot_, other.slot_);
+		return *this;
+	}
+	~Frame() { reset(); }
+
+	/// Drops this reference; the last one returns the slot to its owner.
+	void reset() noexcept
+	{
+		FrameSlot *slot = std::exchange(slot_, nullptr);
+		if (slot && slot->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+			slot->owner_->recycle(*slot);
+	}
+
+	explicit operator bool() const noexcept { return slot_ != nullptr; }
+
+	/// The frame's bytes (bytes_used of them).
+	std::span<const std::byte> data() const noexcept
+	{
+		return slot_->memory_.first(slot_->metadata_.bytes_used);
+	}
+	FdAlias memfd() const noexcept { return slot_->memfd_; }
+	const FrameMetadata &metadata() const noexcept { return slot_->metadata_; }
+	const FrameFormat &format() const noexcept { return slot_->metadata_.format; }
+	uint64_t sequence() const noexcept { return slot_->metadata_.sequence; }
+	uint64_t timestamp_ns() const noexcept { return slot_->metadata_.timestamp_ns; }
+	uint32_t slot_index() const noexcept { return slot_->index_; }
+
+	/// How many handles share this frame (for tests and diagnostics).
+	uint32_t use_count() const noexcept
+	{
+		return slot_ ? slot_->refs_.load(std::memory_order_relaxed) : 0;
+	}
+
+private:
+	explicit Frame(FrameSlot *slot) noexcept : slot_(slot) {}
+
+	FrameSlot *slot_ = nullptr;
+};
+
+} // namespace zcap

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include <zcap/sink.h>
+#include <zcap/source.h>
+#include <zcap/status.h>
+
+namespace zcap {
+
+/// What a sink's queue does when the sink falls behind.
+enum class OverflowPolicy {
+	drop,  ///< this sink skips the frame (counted); the source and other sinks go on
+	block, ///< the source waits for this sink (benchmarks: nothing is lost)
+};
+
+struct SinkOptions {
+	/// Frames that may wait for the sink. Each one pins a source buffer.
+	unsigned queue_frames = 4;
+	OverflowPolicy policy = OverflowPolicy::drop;
+};
+
+/// When a run ends by itself. Zero means no limit.
+struct RunLimits {
+	uint64_t frames = 0;
+	std::chrono::nanoseconds duration{0};
+};
+
+/// How one sink ended.
+struct SinkResult {
+	std::string description;
+	Status status;
+};
+
+/// Fans the frames of one source out to N sinks. Each sink runs on its own
+/// thread behind a bounded queue of frame handles; fan-out is a reference
+/// count, never a copy.
+class Pipeline {
+public:
+	explicit Pipeline(Source &source);
+	~Pipeline();
+
+	void add_sink(std::unique_ptr<Sink> sink, SinkOptions options);
+
+	/// Runs until @p limits are reached, @p stop becomes true, the source
+	/// fails, or every sink has failed. Calls @p progress about every
+	/// @p progress_interval from the calling thread. Returns the first error.
+	Status run(const RunLimits &limits, const std::atomic<bool> &stop,
+		   const std::function<void()> &progress = {},
+		   std::chrono::milliseconds progress_interval = std::chrono::milliseconds(250));
+
+	size_t sink_count() const { return sinks_.size(); }
+	const Sink &sink(size_t i) const;
+	const std::vector<SinkResult> &results() const { return results_; }
+	/// Frames handed to each sink's queue or dropped there: total seen.
+	uint64_t frames_in() const { return frames_in_; }
+
+private:
+	class SinkWorker;
+
+	Source &source_;
+	std::vector<std::unique_ptr<SinkWorker>> sinks_;
+	std::vector<SinkResult> results_;
+	std::atomic<uint64_t> frames_in_{0};
+};
+
+} // namespace zcap

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <zcap/pipeline.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace zcap {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// How long an idle sink with I/O in flight waits for a completion before it
+/// looks at its queue again: short, so that a new frame is not held up.
+constexpr auto kServiceWait = std::chrono::milliseconds(1);
+
+/// How often a blocked producer looks at the halt flag.
+constexpr auto kBlockedPoll = std::chrono::milliseconds(50);
+
+} // namespace
+
+/// One sink, its bounded queue of frame handles and the thread that feeds it.
+class Pipeline::SinkWorker {
+public:
+	SinkWorker(std::unique_ptr<Sink> sink, SinkOptions options)
+		: sink_(std::move(sink)), options_(options)
+	{
+	}
+
+	Sink &sink() { return *sink_; }
+	bool failed() const
+	{
+		std::lock_guard lock(lock_);
+		return failed_;
+	}
+
+	/// Called before the thread runs; a failure here means no frames.
+	bool start(const StreamInfo &info)
+	{
+		Status status = sink_->start(info);
+		if (!status) {
+			fail(status);
+			return false;
+		}
+		return true;
+	}
+
+	void launch(std::function<void()> on_failure)
+	{
+		on_failure_ = std::move(on_failure);
+		thread_ = std::thread([this] { loop(); });
+	}
+
+	/// Queues @p frame according to the policy. Returns false when the sink
+	/// failed or @p halt was raised while blocking.
+	void push(const Frame &frame, const std::atomic<bool> &halt)
+	{
+		std::unique_lock lock(lock_);
+		if (failed_)
+			return;
+		while (queue_.size() >= options_.queue_frames) {
+			if (options_.policy == OverflowPolicy::drop) {
+				sink_->count_dropped_frame();
+				return;
+			}
+			not_full_.wait_for(lock, kBlockedPoll);
+			if (failed_ || halt.load(std::memory_order_relaxed))
+				return;
+		}
+		queue_.push_back(frame);
+		not_empty_.notify_one();
+	}
+
+	/// No more frames: the thread drains the queue, finishes and exits.
+	void close()
+	{
+		{
+			std::lock_guard lock(lock_);
+			closed_ = true;
+		}
+		not_empty_.notify_one();
+	}
+
+	SinkResult join()
+	{
+		if (thread_.joinable())
+			thread_.join();
+		std::lock_guard lock(lock_);
+		return {sink_->description(), status_};
+	}
+
+private:
+	void loop()
+	{
+		for (;;) {
+			std::optional<Frame> frame;
+			{
+				std::unique_lock lock(lock_);
+				if (!sink_->busy())
+					not_empty_.wait(lock,
+							[this] { return !queue_.empty() || closed_; });
+				if (!queue_.empty()) {
+					frame = std::move(queue_.front());
+					queue_.pop_front();
+					not_full_.notify_one();
+				} else if (closed_ && !sink_->busy()) {
+					break;
+				}
+			}
+			Status status = frame ? sink_->write(*frame) : sink_->service(kServiceWait);
+			frame.reset();
+			if (!status) {
+				fail(status);
+				on_failure_();
+				break;
+			}
+		}
+
+		Status status = sink_->finish();
+		if (!status)
+			fail(status);
+	}
+
+	/// Records the first error and lets go of every queued frame.
+	void fail(const Status &status)
+	{
+		std::deque<Frame> released;
+		{
+			std::lock_guard lock(lock_);
+			if (status_.ok())
+				status_ = status;
+			failed_ = true;
+			released.swap(queue_);
+		}
+		not_full_.notify_all();
+	}
+
+	std::unique_ptr<Sink> sink_;
+	SinkOptions options_;
+	std::function<void()> on_failure_;
+	std::thread thread_;
+
+	mutable std::mutex lock_;
+	std::condition_variable not_empty_;
+	std::condition_variable not_full_;
+	std::deque<Frame> queue_;
+	bool closed_ = false;
+	bool failed_ = false;
+	Status status_;
+};
+
+Pipeline::Pipeline(Source &source) : source_(source) {}
+
+Pipeline::~Pipeline() = default;
+
+void Pipeline::add_sink(std::unique_ptr<Sink> sink, SinkOptions options)
+{
+	if (options.queue_frames == 0)
+		options.queue_frames = 1;
+	sinks_.push_back(std::make_unique<SinkWorker>(std::move(sink), options));
+}
+
+const Sink &Pipeline::sink(size_t i) const
+{
+	return sinks_.at(i)->sink();
+}
+
+Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
+		     const std::function<void()> &progress, std::chrono::milliseconds interval)
+{
+	results_.clear();
+	frames_in_ = 0;
+
+	Status status = source_.start();
+	if (!status)
+		return status;
+
+	StreamInfo info{source_.format(), source_.frame_rate(), source_.memory_regions()};
+	size_t started = 0;
+	for (auto &worker : sinks_)
+		started += worker->start(info);
+
+	std::atomic<bool> halt{started == 0};
+	std::atomic<size_t> failures{0};
+	auto on_failure = [&] {
+		if (failures.fetch_add(1) + 1 >= started)
+			halt = true;
+	};
+	for (auto &worker : sinks_)
+		if (!worker->failed())
+			worker->launch(on_failure);
+
+	std::mutex done_lock;
+	std::condition_variable done_cv;
+	bool done = false;
+
+	std::thread producer([&] {
+		auto begin = Clock::now();
+		while (!halt.load(std::memory_order_relaxed)) {
+			if (limits.frames && frames_in_ >= limits.frames)
+				break;
+			std::optional<Frame> frame = source_.next_frame(halt);
+			if (!frame)
+				break;
+			if (limits.duration.count() && Clock::now() - begin >= limits.duration)
+				break;
+			for (auto &worker : sinks_)
+				worker->push(*frame, halt);
+			frames_in_.fetch_add(1, std::memory_order_relaxed);
+		}
+		source_.stop();
+		std::lock_guard lock(done_lock);
+		done = true;
+		done_cv.notify_all();
+	});
+
+	{
+		std::unique_lock lock(done_lock);
+		while (!done_cv.wait_for(lock, interval, [&] { return done; })) {
+			if (stop.load(std::memory_order_relaxed))
+				halt = true;
+			lock.unlock();
+			if (progress)
+				progress();
+			lock.lock();
+		}
+	}
+	producer.join();
+
+	for (auto &worker : sinks_)
+		worker->close();
+	for (auto &worker : sinks_)
+		results_.push_back(worker->join());
+
+	if (Status source_status = source_.last_error(); !source_status)
+		return source_status;
+	for (const auto &result : results_)
+		if (!result.status)
+			return result.status;
+	return {};
+}
+
+} // namespace zcap

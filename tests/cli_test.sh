@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# End-to-end tests of the zcap command: real files, real signals, the syscalls
+# it really makes (strace) and a third-party reader (ffprobe).
+# Usage: cli_test.sh ZCAP VERIFY_RAW
+set -uo pipefail
+
+zcap=$1
+verify_raw=$2
+work=$(mktemp -d "${ZCAP_TEST_DIR:-/var/tmp}/zcap-cli-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $1"; }
+check() { # check NAME COMMAND...: passes when the command succeeds
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# A bad invocation: exit status 2 and exactly one line on stderr naming the problem.
+expect_usage_error() {
+	local name=$1 pattern=$2
+	shift 2
+	local err status
+	err=$("$zcap" "$@" 2>&1 >/dev/null)
+	status=$?
+	if [[ $status -eq 2 && $(wc -l <<<"$err") -eq 1 && $err == *"$pattern"* ]]; then
+		pass "$name"
+	else
+		fail "$name (status $status, stderr: $err)"
+	fi
+}
+
+expect_usage_error "no command" "no command given"
+expect_usage_error "unknown command" "unknown command 'frobnicate'" frobnicate
+expect_usage_error "no output" "no output file" record --frames 3
+expect_usage_error "unknown option" "unknown option '--bogus'" record -o "$work/x.raw" --bogus
+expect_usage_error "missing value" "needs a value" record -o
+expect_usage_error "bad size" "invalid size '12by4'" record -o "$work/x.raw" --size 12by4
+expect_usage_error "zero size" "invalid size '0x480'" record -o "$work/x.raw" --size 0x480
+expect_usage_error "bad format" "unknown format 'H264'" record -o "$work/x.raw" -f H264
+expect_usage_error "odd width for YUYV" "even width" record -o "$work/x.raw" --size 641x480
+expect_usage_error "bad fps" "invalid frame rate 'fast'" record -o "$work/x.raw" --fps fast
+expect_usage_error "bad duration" "invalid duration '10 parsecs'" record -o "$work/x.raw" -d "10 parsecs"
+expect_usage_error "zero frames" "invalid frame count '0'" record -o "$work/x.raw" -n 0
+expect_usage_error "frames and duration" "cannot be combined" record -o "$work/x.raw" -n 3 -d 1s
+expect_usage_error "bad policy" "invalid policy" record -o "$work/x.raw" --policy maybe
+expect_usage_error "device not supported yet" "V4L2 capture" record -o "$work/x.raw" -s /dev/video9
+check "no file left by bad arguments" test ! -e "$work/x.raw"
+
+check "help documents the options" bash -c "'$zcap' record --help | grep -q -- '--queue-depth'"
+
+# A recording: every byte checked, zero copies for block-sized frames.
+out="$work/a.raw"
+if "$zcap" record -o "$out" --size 640x480 -f YUYV --fps max -n 60 --stats-json "$work/a.json" \
+	>"$work/a.out" 2>"$work/a.err"; then
+	pass "records 60 frames"
+else
+	fail "records 60 frames: $(cat "$work/a.err")"
+fi
+check "every byte matches the pattern" bash -c "'$verify_raw' '$out' YUYV 640x480 | grep -qx 'frames 60 first 0 last 59'"
+check "summary says where and what" grep -q "recorded 60 frames (640x480 YUYV" "$work/a.out"
+check "summary names the source" grep -q "source: built-in pattern" "$work/a.out"
+check "stats: direct I/O, nothing copied" python3 - "$work/a.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+sink = s["sinks"][0]
+assert s["ok"] and sink["frames"] == 60 and sink["copied_bytes"] == 0, s
+assert "O_DIRECT" in sink["io_path"], sink
+PY
+check "ffprobe counts 60 frames" bash -c "[ \"\$(ffprobe -v error -f rawvideo -pixel_format yuyv422 -video_size 640x480 -count_frames -show_entries stream=nb_read_frames -of csv=p=0 '$out')\" = 60 ]"
+
+# The syscalls: frame data goes through io_uring, never write()/pwrite() of frame size.
+if command -v strace >/dev/null; then
+	strace -f -qq -e trace=io_uring_setup,io_uring_enter,write,pwrite64,pwritev,pwritev2 \
+		-o "$work/strace.txt" "$zcap" record -q -o "$work/s.raw" --size 640x480 --fps max -n 30
+	check "io_uring carries the writes" grep -q "io_uring_enter" "$work/strace.txt"
+	check "no frame goes through write() or pwrite()" \
+		bash -c "! grep -E '(write|pwrite64|pwritev2?)\\([0-9]+, .*= (6144|[0-9]{5,})$' '$work/strace.txt'"
+else
+	fail "strace is missing (scripts/setup installs it)"
+fi
+
+# Never overwrite a recording without --force.
+err=$("$zcap" record -o "$out" -n 1 2>&1 >/dev/null)
+status=$?
+check "refuses to overwrite (status $status: $err)" test $status -eq 2 -a "$(wc -l <<<"$err")" -eq 1
+check "the existing recording is intact" bash -c "'$verify_raw' '$out' YUYV 640x480 | grep -q 'frames 60'"
+check "--force overwrites" "$zcap" record -q --force -o "$out" --size 640x480 -n 5
+check "overwritten file holds the new recording" bash -c "'$verify_raw' '$out' YUYV 640x480 | grep -qx 'frames 5 first 0 last 4'"
+
+# Runtime failures: one line, status 1.
+err=$("$zcap" record -o /nonexistent-dir/x.raw -n 1 2>&1 >/dev/null)
+status=$?
+check "unwritable path fails with one line (status $status: $err)" \
+	test $status -eq 1 -a "$(wc -l <<<"$err")" -eq 1
+check "...naming the path" grep -q "/nonexistent-dir/x.raw" <<<"$err"
+
+# tmpfs: the counted fallback, said once.
+shm=$(mktemp -d /dev/shm/zcap-cli-XXXXXX)
+"$zcap" record -o "$shm/b.raw" --size 640x480 -n 20 --fps max --stats-json "$work/b.json" \
+	>/dev/null 2>"$work/b.err"
+check "tmpfs: warns once" test "$(grep -c 'warning:' "$work/b.err")" -eq 1
+check "tmpfs: frames intact" bash -c "'$verify_raw' '$shm/b.raw' YUYV 640x480 | grep -q 'frames 20'"
+check "tmpfs: copies counted" python3 -c "
+import json; s = json.load(open('$work/b.json'))['sinks'][0]
+assert s['io_path'] == 'buffered-write-behind' and s['copied_bytes'] == s['bytes'] == 20 * 614400, s"
+rm -rf "$shm"
+
+# SIGINT and SIGTERM mid-recording: clean finish, whole frames only.
+for sig in INT TERM; do
+	f="$work/sig-$sig.raw"
+	"$zcap" record -q -o "$f" --size 1920x1080 -f NV12 --fps 50 &
+	pid=$!
+	sleep 1.5
+	kill -s $sig $pid
+	wait $pid
+	status=$?
+	check "SIG$sig: exits 0 (status $status)" test $status -eq 0
+	check "SIG$sig: whole, correct frames" bash -c "'$verify_raw' '$f' NV12 1920x1080 | grep -Eq '^frames ([2-9][0-9]|1[0-9][0-9]) first 0'"
+done
+
+# --duration is honoured at the frame rate.
+"$zcap" record -q -o "$work/d.raw" --size 320x240 --fps 20 -d 1s
+frames=$(( $(stat -c %s "$work/d.raw") / (320 * 240 * 2) ))
+check "1 s at 20 fps gives 19-21 frames (got $frames)" test $frames -ge 19 -a $frames -le 21
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// The disk sink writing real files: on ext4 (direct I/O), on tmpfs (the
+// counted fallback), and on a file system that fills up.
+#include <zcap/disk_sink.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <zcap/log.h>
+#include <zcap/pattern_source.h>
+#include <zcap/pipeline.h>
+
+#include "test_files.h"
+
+using namespace zcap;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Collects the library's warnings for the test that creates it.
+class LogCapture {
+public:
+	LogCapture()
+	{
+		set_log_handler([this](LogLevel level, std::string_view message) {
+			std::lock_guard lock(lock_);
+			if (level == LogLevel::warning)
+				warnings_.emplace_back(message);
+		});
+	}
+	~LogCapture() { set_log_handler({}); }
+	std::vector<std::string> warnings()
+	{
+		std::lock_guard lock(lock_);
+		return warnings_;
+	}
+
+private:
+	std::mutex lock_;
+	std::vector<std::string> warnings_;
+};
+
+/// The open-file flags of the descriptor this process has on @p path, or -1.
+long open_flags(const fs::path &path)
+{
+	std::error_code ec;
+	for (const auto &entry : fs::directory_iterator("/proc/self/fd", ec)) {
+		if (fs::read_symlink(entry.path(), ec) != path)
+			continue;
+		std::ifstream info("/proc/self/fdinfo/" + entry.path().filename().string());
+		std::string key;
+		while (info >> key) {
+			if (key == "flags:") {
+				std::string octal;
+				info >> octal;
+				return std::stol(octal, nullptr, 8);
+			}
+		}
+	}
+	return -1;
+}
+
+struct Recording {
+	Status status;
+	uint64_t frames = 0, bytes = 0, copied = 0, dropped = 0;
+	IoPath io_path = IoPath::none;
+	bool saw_o_direct = false;
+};
+
+Recording record(const fs::path &path, const FrameFormat &format, FrameRate rate, uint64_t frames,
+		 bool overwrite = false)
+{
+	Status status;
+	auto source = PatternSource::create(format, rate, 8, status);
+	EXPECT_TRUE(source) << status.message();
+	Pipeline pipeline(*source);
+	pipeline.add_sink(make_disk_sink({.path = path, .queue_depth = 4, .overwrite = overwrite}),
+			  {.queue_frames = 2, .policy = OverflowPolicy::block});
+	Recording r;
+	std::atomic<bool> stop{false};
+	r.status = pipeline.run(
+		{.frames = frames}, stop,
+		[&] {
+			long flags = open_flags(path);
+			r.saw_o_direct |= flags >= 0 && (flags & O_DIRECT);
+		},
+		std::chrono::milliseconds(5));
+	const SinkStats &s = pipeline.sink(0).stats();
+	r.frames = s.frames;
+	r.bytes = s.bytes;
+	r.copied = s.copied_bytes;
+	r.dropped = s.dropped;
+	r.io_path = s.io_path;
+	return r;
+}
+
+void expect_frames(const fs::path &path, const FrameFormat &format, uint64_t count)
+{
+	test::RawCheck check = test::check_raw_file(path, format);
+	EXPECT_EQ(check.error, "");
+	EXPECT_EQ(check.trailing_bytes, 0u);
+	ASSERT_EQ(check.sequences.size(), count);
+	for (uint64_t i = 0; i < count; ++i)
+		ASSERT_EQ(check.sequences[i], i);
+}
+
+struct Case {
+	uint32_t fourcc;
+	uint32_t width, height;
+};
+
+std::string case_name(const testing::TestParamInfo<Case> &info)
+{
+	return fmt::format("{}_{}x{}", fourcc_name(info.param.fourcc), info.param.width,
+			   info.param.height);
+}
+
+class DirectRecording : public testing::TestWithParam<Case> {};
+
+} // namespace
+
+TEST_P(DirectRecording, EveryByteOnDiskWithODirectAndNoCopiesBeyondTheSeams)
+{
+	const Case c = GetParam();
+	const FrameFormat format = *packed_format(c.fourcc, c.width, c.height);
+	test::TempDir dir;
+	fs::path path = dir / "out.raw";
+	constexpr uint64_t kFrames = 40;
+
+	// Paced, so that the run lasts long enough to look at the descriptor.
+	Recording r = record(path, format, {200, 1}, kFrames);
+	ASSERT_TRUE(r.status.ok()) << r.status.message();
+	EXPECT_TRUE(r.saw_o_direct) << "the file was not open with O_DIRECT";
+	EXPECT_TRUE(r.io_path == IoPath::uring_direct_fixed || r.io_path == IoPath::uring_direct)
+		<< io_path_name(r.io_path);
+	EXPECT_EQ(r.frames, kFrames);
+	EXPECT_EQ(r.bytes, kFrames * format.size_image);
+	EXPECT_EQ(fs::file_size(path), kFrames * format.size_image);
+	expect_frames(path, format, kFrames);
+
+	if (format.size_image % 4096 == 0) {
+		EXPECT_EQ(r.copied, 0u) << "block-sized frames must go to disk without a copy";
+	} else {
+		// Seams copy less than a block per frame; frames that start off a
+		// page boundary are staged whole. Either way it is counted.
+		EXPECT_GT(r.copied, 0u);
+		EXPECT_LT(r.copied, r.bytes);
+	}
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, DirectRecording,
+			 testing::Values(Case{pixfmt::YUYV, 640, 480}, Case{pixfmt::UYVY, 640, 480},
+					 Case{pixfmt::NV12, 640, 480}, Case{pixfmt::GREY, 640, 480},
+					 Case{pixfmt::RGB24, 640, 480}, Case{pixfmt::BGRA, 640, 480},
+					 Case{pixfmt::YUYV, 1920, 1080},
+					 Case{pixfmt::GREY, 641, 479},
+					 Case{pixfmt::RGB24, 333, 77}),
+			 case_name);
+
+TEST(DiskSink, SeamCopiesStayBelowOneBlockPerFrameWhenPagesLineUp)
+{
+	// 2048x1 GREY: 2048-byte frames, so every frame sits inside a seam and
+	// nothing starts off a page boundary mid-bulk: only seam bytes move.
+	const FrameFormat format = *packed_format(pixfmt::GREY, 2048, 3);
+	test::TempDir dir;
+	Recording r = record(dir / "seams.raw", format, {}, 100);
+	ASSERT_TRUE(r.status.ok()) << r.status.message();
+	EXPECT_LE(r.copied, 100u * 4096u);
+	expect_frames(dir / "seams.raw", format, 100);
+}
+
+TEST(DiskSink, TmpfsFallsBackToBufferedWritesSaysSoOnceAndCountsTheCopies)
+{
+	LogCapture log;
+	const FrameFormat format = *packed_format(pixfmt::YUYV, 640, 480);
+	test::TempDir dir("/dev/shm");
+	fs::path path = dir / "out.raw";
+	Recording r = record(path, format, {}, 30);
+	ASSERT_TRUE(r.status.ok()) << r.status.message();
+	EXPECT_EQ(r.io_path, IoPath::buffered);
+	EXPECT_EQ(r.copied, r.bytes);
+	EXPECT_EQ(r.bytes, 30u * format.size_image);
+	expect_frames(path, format, 30);
+
+	auto warnings = log.warnings();
+	ASSERT_EQ(warnings.size(), 1u);
+	EXPECT_NE(warnings[0].find("page cache"), std::string::npos) << warnings[0];
+	EXPECT_NE(warnings[0].find(path.string()), std::string::npos) << warnings[0];
+}
+
+TEST(DiskSink, DiskFullStopsWithAClearErrorAndKeepsEveryWholeFrame)
+{
+	if (geteuid() != 0 && !test::root_tests_required())
+		GTEST_SKIP() << "needs root for a loop device";
+	test::LoopFs small(32);
+	ASSERT_EQ(small.error(), "");
+	const FrameFormat format = *packed_format(pixfmt::YUYV, 1280, 720);
+	fs::path path = small.mountpoint() / "full.raw";
+
+	Recording r = record(path, format, {}, 0);
+	ASSERT_FALSE(r.status.ok());
+	EXPECT_EQ(r.status.code(), std::errc::no_space_on_device) << r.status.message();
+	EXPECT_NE(r.status.message().find(path.string()), std::string::npos) << r.status.message();
+
+	ASSERT_GT(r.frames, 5u);
+	EXPECT_EQ(fs::file_size(path), r.frames * format.size_image);
+	expect_frames(path, format, r.frames);
+}
+
+TEST(DiskSink, NeverOverwritesAnExistingFileUnlessAsked)
+{
+	test::TempDir dir;
+	fs::path path = dir / "keep.raw";
+	std::ofstream(path) << "precious";
+	const FrameFormat format = *packed_format(pixfmt::GREY, 64, 64);
+
+	Recording r = record(path, format, {}, 3);
+	EXPECT_EQ(r.status.code(), std::errc::file_exists) << r.status.message();
+	EXPECT_EQ(fs::file_size(path), 8u);
+
+	r = record(path, format, {}, 3, true);
+	ASSERT_TRUE(r.status.ok()) << r.status.message();
+	expect_frames(path, format, 3);
+}
+
+TEST(DiskSink, UnwritablePathIsAClearError)
+{
+	const FrameFormat format = *packed_format(pixfmt::GREY, 64, 64);
+	Recording r = record("/nonexistent-dir/out.raw", format, {}, 3);
+	EXPECT_EQ(r.status.code(), std::errc::no_such_file_or_directory);
+	EXPECT_NE(r.status.message().find("/nonexistent-dir/out.raw"), std::string::npos);
+}

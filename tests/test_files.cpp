@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "test_files.h"
+
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include <zcap/pattern.h>
+
+namespace zcap::test {
+
+namespace fs = std::filesystem;
+
+TempDir::TempDir(const fs::path &parent)
+{
+	std::string pattern = (parent / "zcap-test-XXXXXX").string();
+	if (!mkdtemp(pattern.data()))
+		throw std::runtime_error("mkdtemp " + pattern + ": " + std::strerror(errno));
+	path_ = pattern;
+}
+
+TempDir::~TempDir()
+{
+	std::error_code ec;
+	fs::remove_all(path_, ec);
+}
+
+fs::path TempDir::default_parent()
+{
+	const char *dir = std::getenv("ZCAP_TEST_DIR");
+	return dir && *dir ? fs::path(dir) : fs::path("/var/tmp");
+}
+
+LoopFs::LoopFs(unsigned mib) : mountpoint_(dir_ / "mnt")
+{
+	fs::path image = dir_ / "fs.img";
+	fs::create_directory(mountpoint_);
+	std::string cmd = "truncate -s " + std::to_string(mib) + "M " + image.string() +
+			  " && mkfs.ext4 -q -F " + image.string() + " && mount -o loop " +
+			  image.string() + " " + mountpoint_.string();
+	if (std::system(cmd.c_str()) != 0) {
+		error_ = "could not make and mount an ext4 image (" + cmd + ")";
+		return;
+	}
+	mounted_ = true;
+}
+
+LoopFs::~LoopFs()
+{
+	if (mounted_)
+		umount2(mountpoint_.c_str(), MNT_DETACH);
+}
+
+RawCheck check_raw_file(const fs::path &path, const FrameFormat &format, uint64_t max_gap)
+{
+	RawCheck check;
+	std::ifstream in(path, std::ios::binary);
+	if (!in) {
+		check.error = "cannot open " + path.string();
+		return check;
+	}
+	std::vector<std::byte> frame(format.size_image), expected(format.size_image);
+	uint64_t next = 0;
+	for (;;) {
+		in.read(reinterpret_cast<char *>(frame.data()), std::streamsize(frame.size()));
+		auto got = uint64_t(in.gcount());
+		if (got < frame.size()) {
+			check.trailing_bytes = got;
+			break;
+		}
+		bool matched = false;
+		for (uint64_t seq = next; seq <= next + max_gap && !matched; ++seq) {
+			pattern::render(format, seq, expected);
+			if (std::memcmp(frame.data(), expected.data(), frame.size()) == 0) {
+				check.sequences.push_back(seq);
+				next = seq + 1;
+				matched = true;
+			}
+		}
+		if (!matched) {
+			check.error = "frame " + std::to_string(check.sequences.size()) +
+				      " matches no pattern frame from sequence " + std::to_string(next);
+			break;
+		}
+	}
+	return check;
+}
+
+bool root_tests_required()
+{
+	const char *v = std::getenv("ZCAP_REQUIRE_ROOT_TESTS");
+	return v && std::string(v) == "1";
+}
+
+} // namespace zcap::test

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Helpers the host tests share: temporary directories, a small ext4 file
+// system on a loop device, and a checker for raw recordings of the pattern.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <zcap/format.h>
+
+namespace zcap::test {
+
+/// A fresh directory, removed with its contents when the object dies. By
+/// default on the root file system (ext4 here), where O_DIRECT works.
+class TempDir {
+public:
+	explicit TempDir(const std::filesystem::path &parent = default_parent());
+	~TempDir();
+	TempDir(const TempDir &) = delete;
+	TempDir &operator=(const TempDir &) = delete;
+
+	const std::filesystem::path &path() const { return path_; }
+	std::filesystem::path operator/(const std::string &name) const { return path_ / name; }
+
+	/// $ZCAP_TEST_DIR, else /var/tmp.
+	static std::filesystem::path default_parent();
+
+private:
+	std::filesystem::path path_;
+};
+
+/// An ext4 file system of @p mib MiB in an image file, mounted through a loop
+/// device (needs root). Unmounted and removed when the object dies.
+class LoopFs {
+public:
+	explicit LoopFs(unsigned mib);
+	~LoopFs();
+	LoopFs(const LoopFs &) = delete;
+	LoopFs &operator=(const LoopFs &) = delete;
+
+	/// Empty when mounted; else what went wrong.
+	const std::string &error() const { return error_; }
+	const std::filesystem::path &mountpoint() const { return mountpoint_; }
+
+private:
+	TempDir dir_;
+	std::filesystem::path mountpoint_;
+	std::string error_;
+	bool mounted_ = false;
+};
+
+/// What check_raw_file() found.
+struct RawCheck {
+	std::vector<uint64_t> sequences; ///< of the frames that matched, in file order
+	uint64_t trailing_bytes = 0;     ///< bytes after the last whole frame
+	std::string error;               ///< empty when every frame matched
+};
+
+/// Reads a raw recording of the built-in pattern and checks every byte: each
+/// frame must equal pattern::render() of a sequence number greater than the
+/// previous frame's, at most @p max_gap further on.
+RawCheck check_raw_file(const std::filesystem::path &path, const FrameFormat &format,
+			uint64_t max_gap = 64);
+
+/// Whether tests that need root must run (CI sets ZCAP_REQUIRE_ROOT_TESTS=1).
+bool root_tests_required();
+
+} // namespace zcap::test

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <zcap/format.h>
+
+namespace zcap::cli {
+
+/// A command-line mistake: printed as one line, exit status 2.
+class UsageError : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+/// Exit statuses of the zcap command.
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1; ///< the run failed (disk full, I/O error, ...)
+constexpr int kExitUsage = 2;   ///< bad arguments
+
+/// "1920x1080" -> {1920, 1080}.
+std::pair<uint32_t, uint32_t> parse_size(std::string_view text);
+/// "30", "29.97", "30000/1001", or "max" (unlimited).
+FrameRate parse_rate(std::string_view text);
+/// "10s", "500ms", "2m", "1h", or plain seconds; must be positive.
+std::chrono::nanoseconds parse_duration(std::string_view text);
+/// A positive integer no larger than @p max; @p what names it in errors.
+uint64_t parse_count(std::string_view text, std::string_view what, uint64_t max);
+
+/// "1.5 GB", "640 KB": decimal units, as throughput is reported.
+std::string human_bytes(uint64_t bytes);
+
+} // namespace zcap::cli

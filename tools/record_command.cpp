@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "record_command.h"
+
+#include <getopt.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include <zcap/disk_sink.h>
+#include <zcap/log.h>
+#include <zcap/pattern_source.h>
+#include <zcap/pipeline.h>
+
+#include "cli.h"
+#include "signal_stop.h"
+
+namespace zcap::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// A modest default a reader of any speed keeps up with; 1280x720 YUYV
+/// frames are a whole number of 4 KiB blocks (no seam copies).
+constexpr uint32_t kDefaultWidth = 1280;
+constexpr uint32_t kDefaultHeight = 720;
+constexpr FrameRate kDefaultRate{30, 1};
+constexpr unsigned kDefaultQueueDepth = 8;
+constexpr unsigned kDefaultQueueFrames = 4;
+/// Beyond the queue and the writes in flight: the frame being made and the
+/// one the sink thread holds.
+constexpr unsigned kSpareBuffers = 2;
+constexpr unsigned kMaxQueueDepth = 256;
+constexpr unsigned kMaxBuffers = 1024;
+
+constexpr const char *kUsage = R"(Usage: zcap record -o FILE [OPTIONS]
+
+Records video to FILE as raw frames back to back (like v4l2-ctl --stream-to),
+written with O_DIRECT through io_uring straight from the capture buffers.
+
+Options:
+  -o, --output FILE      where to record (required); an existing file is kept
+                         unless --force is given
+  -s, --source SOURCE    auto (default): a camera if there is one, else the
+                         built-in pattern; 'pattern': the built-in pattern;
+                         /dev/videoN: that V4L2 device
+      --size WxH         frame size (default 1280x720)
+  -f, --format FOURCC    YUYV (default), UYVY, NV12, GREY, RGB24 or BGRA
+      --fps N|N/M|max    frame rate (default 30); 'max': as fast as the disk
+                         takes frames (for benchmarks)
+  -n, --frames N         stop after N frames
+  -d, --duration TIME    stop after TIME (10s, 500ms, 2m, 1h)
+      --queue-depth N    disk writes in flight (default 8)
+      --queue-frames N   frames that may wait for the disk (default 4)
+      --policy drop|block
+                         when the disk falls behind: drop frames (counted;
+                         default at a set frame rate) or make the source wait
+                         (default with --fps max)
+      --buffered         write through the page cache (for comparison)
+      --stats-json FILE  write the run's statistics as JSON to FILE
+      --force            overwrite FILE if it exists
+  -q, --quiet            no progress line and no summary
+  -h, --help             show this help
+
+Stops at --frames, --duration, or on Ctrl-C/SIGTERM; the file then holds
+every complete frame. Exit status: 0 done, 1 the recording failed (the frames
+before the failure are kept), 2 bad arguments.
+)";
+
+struct RecordOptions {
+	std::filesystem::path output;
+	std::string source = "auto";
+	uint32_t width = kDefaultWidth;
+	uint32_t height = kDefaultHeight;
+	uint32_t fourcc = pixfmt::YUYV;
+	FrameRate rate = kDefaultRate;
+	RunLimits limits;
+	unsigned queue_depth = kDefaultQueueDepth;
+	unsigned queue_frames = kDefaultQueueFrames;
+	std::optional<OverflowPolicy> policy;
+	bool buffered = false;
+	std::filesystem::path stats_json;
+	bool force = false;
+	bool quiet = false;
+	bool help = false;
+};
+
+RecordOptions parse_options(int argc, char **argv)
+{
+	enum {
+		kSize = 256,
+		kFps,
+		kQueueDepth,
+		kQueueFrames,
+		kPolicy,
+		kBuffered,
+		kStatsJson,
+		kForce,
+	};
+	static const option longopts[] = {
+		{"output", required_argument, nullptr, 'o'},
+		{"source", required_argument, nullptr, 's'},
+		{"size", required_argument, nullptr, kSize},
+		{"format", required_argument, nullptr, 'f'},
+		{"fps", required_argument, nullptr, kFps},
+		{"frames", required_argument, nullptr, 'n'},
+		{"duration", required_argument, nullptr, 'd'},
+		{"queue-depth", required_argument, nullptr, kQueueDepth},
+		{"queue-frames", required_argument, nullptr, kQueueFrames},
+		{"policy", required_argument, nullptr, kPolicy},
+		{"buffered", no_argument, nullptr, kBuffered},
+		{"stats-json", required_argument, nullptr, kStatsJson},
+		{"force", no_argument, nullptr, kForce},
+		{"quiet", no_argument, nullptr, 'q'},
+		{"help", no_argument, nullptr, 'h'},
+		{},
+	};
+
+	RecordOptions o;
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":o:s:f:n:d:qh", longopts, nullptr)) != -1) {
+		std::string_view arg = optarg ? optarg : "";
+		switch (c) {
+		case 'o':
+			o.output = optarg;
+			break;
+		case 's':
+			o.source = optarg;
+			break;
+		case kSize:
+			std::tie(o.width, o.height) = parse_size(arg);
+			break;
+		case 'f': {
+			auto code = parse_fourcc(arg);
+			if (!code)
+				throw UsageError(fmt::format("unknown format '{}': expected YUYV, UYVY, "
+							     "NV12, GREY, RGB24 or BGRA",
+							     arg));
+			o.fourcc = *code;
+			break;
+		}
+		case kFps:
+			o.rate = parse_rate(arg);
+			break;
+		case 'n':
+			o.limits.frames = parse_count(arg, "frame count", uint64_t(1) << 40);
+			break;
+		case 'd':
+			o.limits.duration = parse_duration(arg);
+			break;
+		case kQueueDepth:
+			o.queue_depth = unsigned(parse_count(arg, "queue depth", kMaxQueueDepth));
+			break;
+		case kQueueFrames:
+			o.queue_frames = unsigned(parse_count(arg, "queue length", kMaxBuffers / 2));
+			break;
+		case kPolicy:
+			if (arg == "drop")
+				o.policy = OverflowPolicy::drop;
+			else if (arg == "block")
+				o.policy = OverflowPolicy::block;
+			else
+				throw UsageError(fmt::format("invalid policy '{}': expected drop or block",
+							     arg));
+			break;
+		case kBuffered:
+			o.buffered = true;
+			break;
+		case kStatsJson:
+			o.stats_json = optarg;
+			break;
+		case kForce:
+			o.force = true;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'h':
+			o.help = true;
+			return o;
+		case ':':
+			throw UsageError(fmt::format("option '{}' needs a value", argv[optind - 1]));
+		default:
+			throw UsageError(fmt::format("unknown option '{}' (see zcap record --help)",
+						     argv[optind - 1]));
+		}
+	}
+	if (optind < argc)
+		throw UsageError(fmt::format("unexpected argument '{}'", argv[optind]));
+	if (o.output.empty())
+		throw UsageError("no output file: use -o FILE (see zcap record --help)");
+	if (o.limits.frames && o.limits.duration.count())
+		throw UsageError("--frames and --duration cannot be combined");
+	if (!packed_format(o.fourcc, o.width, o.height))
+		throw UsageError(fmt::format("{} cannot be {}x{}: chroma-subsampled formats need an "
+					     "even width (NV12 also an even height)",
+					     fourcc_name(o.fourcc), o.width, o.height));
+	return o;
+}
+
+/// The V4L2 capture nodes present, for `--source auto`.
+std::vector<std::string> video_devices()
+{
+	std::vector<std::string> nodes;
+	std::error_code ec;
+	for (const auto &entry : std::filesystem::directory_iterator("/dev", ec)) {
+		std::string name = entry.path().filename().string();
+		if (name.starts_with("video"))
+			nodes.push_back(entry.path().string());
+	}
+	std::sort(nodes.begin(), nodes.end());
+	return nodes;
+}
+
+/// Chooses the source; returns the note that says why, for the summary.
+std::unique_ptr<Source> open_source(const RecordOptions &o, std::string &why)
+{
+	if (o.source != "auto" && o.source != "pattern")
+		throw UsageError(fmt::format("{}: V4L2 capture is not supported by this version of "
+					     "zcap; use --source pattern",
+					     o.source));
+	if (o.source == "auto") {
+		auto devices = video_devices();
+		why = devices.empty()
+			      ? "no camera found"
+			      : fmt::format("{} found, but this version of zcap captures from the "
+					    "built-in pattern only",
+					    devices.front());
+	} else {
+		why = "asked for";
+	}
+
+	const FrameFormat format = *packed_format(o.fourcc, o.width, o.height);
+	unsigned buffers = o.queue_frames + o.queue_depth + kSpareBuffers;
+	Status status;
+	auto source = PatternSource::create(format, o.rate, buffers, status);
+	if (!source)
+		throw std::runtime_error(status.message());
+	return source;
+}
+
+std::string json_string(std::string_view s)
+{
+	std::string out = "\"";
+	for (char c : s) {
+		if (c == '"' || c == '\\')
+			out += fmt::format("\\{}", c);
+		else if (static_cast<unsigned char>(c) < 0x20)
+			out += fmt::format("\\u{:04x}", c);
+		else
+			out += c;
+	}
+	return out + "\"";
+}
+
+double cpu_seconds()
+{
+	rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+struct RunReport {
+	const Source &source;
+	const Pipeline &pipeline;
+	std::string source_note;
+	double seconds;
+	double cpu;
+	Status status;
+};
+
+void write_stats_json(const std::filesystem::path &path, const RunReport &r)
+{
+	const FrameFormat f = r.source.format();
+	std::string json = fmt::format(
+		"{{\n  \"ok\": {},\n  \"error\": {},\n  \"elapsed_s\": {:.6f},\n"
+		"  \"process_cpu_s\": {:.6f},\n  \"source\": {{\"description\": {}, "
+		"\"format\": {}, \"width\": {}, \"height\": {}, \"frame_bytes\": {}, "
+		"\"frames\": {}, \"dropped\": {}}},\n  \"sinks\": [",
+		r.status.ok(), r.status.ok() ? "null" : json_string(r.status.message()), r.seconds,
+		r.cpu, json_string(r.source.description()), json_string(fourcc_name(f.fourcc)),
+		f.width, f.height, f.size_image, r.source.stats().frames.load(),
+		r.source.stats().dropped.load());
+	for (size_t i = 0; i < r.pipeline.sink_count(); ++i) {
+		const Sink &sink = r.pipeline.sink(i);
+		const SinkStats &s = sink.stats();
+		const SinkResult &result = r.pipeline.results().at(i);
+		json += fmt::format(
+			"{}\n    {{\"description\": {}, \"io_path\": {}, \"frames\": {}, "
+			"\"bytes\": {}, \"dropped\": {}, \"copied_bytes\": {}, \"error\": {}}}",
+			i ? "," : "", json_string(sink.description()),
+			json_string(io_path_name(s.io_path.load())), s.frames.load(), s.bytes.load(),
+			s.dropped.load(), s.copied_bytes.load(),
+			result.status.ok() ? "null" : json_string(result.status.message()));
+	}
+	json += "\n  ]\n}\n";
+
+	std::ofstream out(path);
+	out << json;
+	if (!out.flush())
+		throw std::runtime_error(fmt::format("cannot write {}", path.string()));
+}
+
+void print_summary(const RecordOptions &o, const RunReport &r)
+{
+	const FrameFormat f = r.source.format();
+	const SinkStats &s = r.pipeline.sink(0).stats();
+	uint64_t bytes = s.bytes.load();
+	fmt::print("recorded {} frames ({}x{} {}, {}) in {:.1f} s to {}\n", s.frames.load(), f.width,
+		   f.height, fourcc_name(f.fourcc), human_bytes(bytes), r.seconds,
+		   o.output.string());
+	fmt::print("  source: {} ({})\n", r.source.description(), r.source_note);
+	if (uint64_t dropped = r.source.stats().dropped.load())
+		fmt::print("  source dropped {} frames: every buffer was still in use\n", dropped);
+	fmt::print("  written via {}: {:.0f} MB/s, {} dropped, {} copied by the CPU\n",
+		   io_path_name(s.io_path.load()), r.seconds > 0 ? double(bytes) / r.seconds / 1e6 : 0,
+		   s.dropped.load(), human_bytes(s.copied_bytes.load()));
+	if (auto pix = ffmpeg_pix_fmt(f.fourcc); !pix.empty() && s.frames.load()) {
+		std::string rate = r.source.frame_rate().unlimited()
+					   ? "25"
+					   : fmt::format("{}/{}", r.source.frame_rate().num,
+							 r.source.frame_rate().den);
+		fmt::print("  play it: ffplay -f rawvideo -pixel_format {} -video_size {}x{} "
+			   "-framerate {} {}\n",
+			   pix, f.width, f.height, rate, o.output.string());
+	}
+}
+
+/// The progress line, rewritten in place at most four times a second.
+class Progress {
+public:
+	Progress(const Pipeline &pipeline, bool enabled) : pipeline_(pipeline), enabled_(enabled) {}
+
+	void update()
+	{
+		if (!enabled_)
+			return;
+		auto now = Clock::now();
+		const SinkStats &s = pipeline_.sink(0).stats();
+		uint64_t frames = s.frames.load(), bytes = s.bytes.load();
+		double dt = std::chrono::duration<double>(now - last_).count();
+		if (dt <= 0)
+			return;
+		std::fprintf(stderr,
+			     "\r%8llu frames  %6.1f fps  %8.1f MB/s  dropped %llu  copied %s\x1b[K",
+			     static_cast<unsigned long long>(frames), double(frames - frames_) / dt,
+			     double(bytes - bytes_) / dt / 1e6,
+			     static_cast<unsigned long long>(s.dropped.load()),
+			     human_bytes(s.copied_bytes.load()).c_str());
+		last_ = now;
+		frames_ = frames;
+		bytes_ = bytes;
+		shown_ = true;
+	}
+
+	void clear()
+	{
+		if (shown_)
+			std::fprintf(stderr, "\r\x1b[K");
+	}
+
+private:
+	const Pipeline &pipeline_;
+	bool enabled_;
+	bool shown_ = false;
+	Clock::time_point last_ = Clock::now();
+	uint64_t frames_ = 0;
+	uint64_t bytes_ = 0;
+};
+
+int record(const RecordOptions &o)
+{
+	std::error_code ec;
+	if (!o.force && std::filesystem::exists(o.output, ec))
+		throw UsageError(fmt::format("{} exists; use --force to overwrite it",
+					     o.output.string()));
+	SignalStop signals;
+
+	std::string source_note;
+	std::unique_ptr<Source> source = open_source(o, source_note);
+
+	DiskSinkOptions disk;
+	disk.path = o.output;
+	disk.queue_depth = o.queue_depth;
+	disk.overwrite = o.force;
+	disk.force_buffered = o.buffered;
+
+	SinkOptions queue;
+	queue.queue_frames = o.queue_frames;
+	queue.policy = o.policy.value_or(o.rate.unlimited() ? OverflowPolicy::block
+							    : OverflowPolicy::drop);
+
+	Pipeline pipeline(*source);
+	pipeline.add_sink(make_disk_sink(disk), queue);
+
+	if (!o.quiet)
+		fmt::print("recording {} to {}\n", source->description(), o.output.string());
+	std::fflush(stdout);
+	Progress progress(pipeline, !o.quiet && isatty(STDERR_FILENO));
+	double cpu_before = cpu_seconds();
+	auto begin = Clock::now();
+	Status status = pipeline.run(o.limits, signals.requested(), [&] { progress.update(); });
+	double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+	progress.clear();
+
+	RunReport report{*source, pipeline, source_note, seconds, cpu_seconds() - cpu_before,
+			 status};
+	if (!o.stats_json.empty())
+		write_stats_json(o.stats_json, report);
+	if (!status) {
+		uint64_t kept = pipeline.sink(0).stats().frames.load();
+		if (kept)
+			fmt::print(stderr, "zcap: {} ({} complete frames kept)\n", status.message(),
+				   kept);
+		else
+			fmt::print(stderr, "zcap: {}\n", status.message());
+		return kExitFailure;
+	}
+	if (!o.quiet)
+		print_summary(o, report);
+	return kExitOk;
+}
+
+} // namespace
+
+int record_main(int argc, char **argv)
+{
+	RecordOptions options;
+	try {
+		options = parse_options(argc, argv);
+	} catch (const UsageError &e) {
+		fmt::print(stderr, "zcap record: {}\n", e.what());
+		return kExitUsage;
+	}
+	if (options.help) {
+		fmt::print("{}", kUsage);
+		return kExitOk;
+	}
+	try {
+		return record(options);
+	} catch (const UsageError &e) {
+		fmt::print(stderr, "zcap record: {}\n", e.what());
+		return kExitUsage;
+	} catch (const std::exception &e) {
+		fmt::print(stderr, "zcap record: {}\n", e.what());
+		return kExitFailure;
+	}
+}
+
+} // namespace zcap::cli

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+namespace zcap::cli {
+
+/// `zcap record`: records from a source to a file. Returns the exit status.
+int record_main(int argc, char **argv);
+
+} // namespace zcap::cli
