@@ -28,8 +28,8 @@ struct Rect {
 /// The background bars from left to right: 75% white, yellow, cyan, green,
 /// magenta, red, blue and black, as in SMPTE bars and vivid. 75% of 255 is 191.
 constexpr Rgb kBars[] = {
-        {191, 191, 191}, {191, 191, 0}, {0, 191, 191}, {0, 191, 0},
-        {191, 0, 191},   {191, 0, 0},   {0, 0, 191},   {0, 0, 0},
+	{191, 191, 191}, {191, 191, 0}, {0, 191, 191}, {0, 191, 0},
+	{191, 0, 191},	 {191, 0, 0},	{0, 0, 191},   {0, 0, 0},
 };
 constexpr uint32_t kBarCount = std::size(kBars);
 
@@ -80,9 +80,9 @@ constexpr Yuv to_yuv(Rgb c)
 {
 	const int r = c.r, g = c.g, b = c.b;
 	return {
-	        uint8_t(((66 * r + 129 * g + 25 * b + 128) >> 8) + 16),
-	        uint8_t(((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128),
-	        uint8_t(((112 * r - 94 * g - 18 * b + 128) >> 8) + 128),
+		uint8_t(((66 * r + 129 * g + 25 * b + 128) >> 8) + 16),
+		uint8_t(((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128),
+		uint8_t(((112 * r - 94 * g - 18 * b + 128) >> 8) + 128),
 	};
 }
 
@@ -121,7 +121,7 @@ bool layout_fits(const FrameFormat &format, std::span<const std::byte> buffer)
 	const uint32_t bpp = bytes_per_pixel(format.fourcc);
 	if (!bpp || !format.width || !format.height || format.num_planes < 1 ||
 	    !plane_fits(format.planes[0], uint64_t(format.width) * bpp, format.height,
-	                buffer.size()))
+			buffer.size()))
 		return false;
 
 	switch (format.fourcc) {
@@ -140,7 +140,7 @@ bool layout_fits(const FrameFormat &format, std::span<const std::byte> buffer)
 /// @p rows lines of @p plane, from line @p top. The first line is built, the
 /// others copied from it.
 void fill_plane(std::span<std::byte> buffer, const PlaneLayout &plane, uint32_t left, uint32_t top,
-                uint32_t length, uint32_t rows, std::span<const uint8_t> unit)
+		uint32_t length, uint32_t rows, std::span<const uint8_t> unit)
 {
 	assert(length % unit.size() == 0);
 	assert(plane.offset + size_t(plane.stride) * (top + rows - 1) + left + length <=
@@ -174,7 +174,7 @@ void fill_rect(const FrameFormat &format, std::span<std::byte> buffer, Rect rect
 		const uint8_t yuyv[] = {yuv.y, yuv.u, yuv.y, yuv.v};
 		const uint8_t uyvy[] = {yuv.u, yuv.y, yuv.v, yuv.y};
 		fill_plane(buffer, plane, rect.x * 2, rect.y, rect.w * 2, rect.h,
-		           format.fourcc == pixfmt::YUYV ? yuyv : uyvy);
+			   format.fourcc == pixfmt::YUYV ? yuyv : uyvy);
 		break;
 	}
 	case pixfmt::NV12: {
@@ -183,7 +183,7 @@ void fill_rect(const FrameFormat &format, std::span<std::byte> buffer, Rect rect
 		const uint8_t chroma[] = {yuv.u, yuv.v};
 		fill_plane(buffer, plane, rect.x, rect.y, rect.w, rect.h, luma);
 		fill_plane(buffer, format.planes[1], rect.x, rect.y / 2, rect.w, rect.h / 2,
-		           chroma);
+			   chroma);
 		break;
 	}
 	case pixfmt::GREY: {
@@ -240,13 +240,13 @@ uint32_t bounce(uint64_t sequence, uint32_t speed, uint32_t range)
 Rect box_rect(const FrameFormat &format, uint64_t sequence)
 {
 	const uint32_t side =
-	        std::max(kMinBoxSide, round_down_even(format.height / kBoxHeightFraction));
+		std::max(kMinBoxSide, round_down_even(format.height / kBoxHeightFraction));
 	const uint32_t w = std::min(side, format.width);
 	const uint32_t h = std::min(side, format.height);
 	const uint32_t speed_x = std::max(kMinSpeed, round_down_even(format.width / kFramesAcross));
 	const uint32_t speed_y = std::max(kMinSpeed, round_down_even(format.height / kFramesDown));
 	return {bounce(sequence, speed_x, format.width - w),
-	        bounce(sequence, speed_y, format.height - h), w, h};
+		bounce(sequence, speed_y, format.height - h), w, h};
 }
 
 /// Paints the stamp: square i is white when bit i of @p sequence is set. The
@@ -255,7 +255,7 @@ Rect box_rect(const FrameFormat &format, uint64_t sequence)
 void draw_stamp(const FrameFormat &format, std::span<std::byte> buffer, uint64_t sequence)
 {
 	const uint32_t square =
-	        round_down_even(std::clamp(format.width / kStampBits, kMinSquare, kMaxSquare));
+		round_down_even(std::clamp(format.width / kStampBits, kMinSquare, kMaxSquare));
 	const uint32_t per_row = std::max(1u, format.width / square);
 	for (unsigned bit = 0; bit < kStampBits; ++bit) {
 		const Rect rect = {bit % per_row * square, bit / per_row * square, square, square};
@@ -284,7 +284,7 @@ void render(const FrameFormat &format, uint64_t sequence, std::span<std::byte> o
 }
 
 void restamp(const FrameFormat &format, uint64_t previous, uint64_t next,
-             std::span<std::byte> buffer)
+	     std::span<std::byte> buffer)
 {
 	if (previous == next || !check_layout(format, buffer))
 		return;

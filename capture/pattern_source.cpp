@@ -46,8 +46,8 @@ std::unique_ptr<PatternSource> PatternSource::create(const FrameFormat &format, 
 
 PatternSource::PatternSource(const FrameFormat &format, FrameRate rate,
 			     std::unique_ptr<FramePool> pool)
-	: format_(format), rate_(rate), pool_(std::move(pool)),
-	  slot_sequence_(pool_->count(), kUnrendered)
+    : format_(format), rate_(rate), pool_(std::move(pool)),
+      slot_sequence_(pool_->count(), kUnrendered)
 {
 }
 
@@ -85,11 +85,11 @@ std::optional<Frame> PatternSource::next_frame(const std::atomic<bool> &stop)
 
 		// Frame n is due at start + n / rate, as a device's would be.
 		auto due = start_ + std::chrono::nanoseconds(next_sequence_ * 1000000000ull *
-							      rate_.den / rate_.num);
+							     rate_.den / rate_.num);
 		auto now = Clock::now();
 		if (due > now) {
-			std::this_thread::sleep_for(std::min<Clock::duration>(due - now,
-									       kStopPollInterval));
+			std::this_thread::sleep_for(
+				std::min<Clock::duration>(due - now, kStopPollInterval));
 			continue;
 		}
 		slot = pool_->acquire(now);

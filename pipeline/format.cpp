@@ -18,8 +18,8 @@ struct FormatInfo {
 	const char *alias;
 	const char *ffmpeg;
 	uint32_t bytes_per_pixel; ///< of the first plane
-	bool even_width;          ///< chroma is shared by pixel pairs
-	bool two_planes;          ///< NV12: a half-height interleaved chroma plane
+	bool even_width;	  ///< chroma is shared by pixel pairs
+	bool two_planes;	  ///< NV12: a half-height interleaved chroma plane
 };
 
 constexpr FormatInfo kFormats[] = {

@@ -25,7 +25,7 @@ constexpr auto kBlockedPoll = std::chrono::milliseconds(50);
 class Pipeline::SinkWorker {
 public:
 	SinkWorker(std::unique_ptr<Sink> sink, SinkOptions options)
-		: sink_(std::move(sink)), options_(options)
+	    : sink_(std::move(sink)), options_(options)
 	{
 	}
 
@@ -99,8 +99,9 @@ private:
 			{
 				std::unique_lock lock(lock_);
 				if (!sink_->busy())
-					not_empty_.wait(lock,
-							[this] { return !queue_.empty() || closed_; });
+					not_empty_.wait(lock, [this] {
+						return !queue_.empty() || closed_;
+					});
 				if (!queue_.empty()) {
 					frame = std::move(queue_.front());
 					queue_.pop_front();
@@ -151,7 +152,9 @@ private:
 	Status status_;
 };
 
-Pipeline::Pipeline(Source &source) : source_(source) {}
+Pipeline::Pipeline(Source &source) : source_(source)
+{
+}
 
 Pipeline::~Pipeline() = default;
 

@@ -32,10 +32,11 @@ uint64_t round_down(uint64_t v, uint64_t to)
 
 } // namespace
 
-AlignedUringWriter::AlignedUringWriter(const Params &params) : params_(params) {}
+AlignedUringWriter::AlignedUringWriter(const Params &params) : params_(params)
+{
+}
 
-std::unique_ptr<AlignedUringWriter> AlignedUringWriter::create(const Params &params,
-							       Status &status)
+std::unique_ptr<AlignedUringWriter> AlignedUringWriter::create(const Params &params, Status &status)
 {
 	std::unique_ptr<AlignedUringWriter> w(new AlignedUringWriter(params));
 	unsigned depth = params.depth ? params.depth : 1;
@@ -72,7 +73,8 @@ std::unique_ptr<AlignedUringWriter> AlignedUringWriter::create(const Params &par
 	iov.push_back({w->seams_, w->seams_length_});
 	for (const MemoryRegion &r : params.regions)
 		iov.push_back({r.base, r.length});
-	w->registered_ = io_uring_register_buffers(&w->ring_, iov.data(), unsigned(iov.size())) == 0;
+	w->registered_ =
+		io_uring_register_buffers(&w->ring_, iov.data(), unsigned(iov.size())) == 0;
 	return w;
 }
 

@@ -42,9 +42,9 @@ class AlignedUringWriter {
 public:
 	struct Params {
 		int fd = -1;
-		uint32_t block = 4096;     ///< file offset/length alignment (filesystem block)
-		unsigned depth = 8;        ///< writes in flight
-		std::vector<MemoryRegion> regions; ///< memory to register as fixed buffers
+		uint32_t block = 4096; ///< file offset/length alignment (filesystem block)
+		unsigned depth = 8;    ///< writes in flight
+		std::vector<MemoryRegion> regions;	 ///< memory to register as fixed buffers
 		std::atomic<uint64_t> *copied = nullptr; ///< where frame-byte copies are counted
 	};
 
@@ -77,11 +77,11 @@ private:
 		uint64_t offset = 0;
 		uint32_t length = 0;
 		const std::byte *buffer = nullptr;
-		int buf_index = -1; ///< registered buffer, or -1
-		int seam = -1;      ///< seam buffer it writes, or -1
-		int staging = -1;   ///< staging buffer it writes, or -1
+		int buf_index = -1;	///< registered buffer, or -1
+		int seam = -1;		///< seam buffer it writes, or -1
+		int staging = -1;	///< staging buffer it writes, or -1
 		uint64_t valid_end = 0; ///< end of the stream bytes it carries
-		Frame hold;         ///< pins the frame's pages until completion
+		Frame hold;		///< pins the frame's pages until completion
 		bool done = false;
 	};
 
@@ -127,7 +127,7 @@ private:
 	std::vector<uint32_t> free_ops_;
 	std::deque<uint32_t> in_order_; ///< ops in submission (= offset) order
 
-	uint64_t position_ = 0;  ///< logical end of the stream
+	uint64_t position_ = 0; ///< logical end of the stream
 	uint64_t durable_ = 0;
 	uint64_t allocated_ = 0; ///< bytes preallocated with fallocate
 	bool can_allocate_ = true;

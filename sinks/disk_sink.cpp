@@ -26,10 +26,7 @@ class DiskSink final : public Sink {
 public:
 	explicit DiskSink(const DiskSinkOptions &options) : options_(options) {}
 
-	std::string description() const override
-	{
-		return "raw file " + options_.path.string();
-	}
+	std::string description() const override { return "raw file " + options_.path.string(); }
 
 	Status start(const StreamInfo &info) override;
 	Status write(const Frame &frame) override;
@@ -118,10 +115,11 @@ Status DiskSink::write(const Frame &frame)
 		if (!warned_staging_ && direct_->staged_bytes()) {
 			warned_staging_ = true;
 			log(LogLevel::warning,
-			    fmt::format("{}: {}-byte frames are not a whole number of {}-byte blocks, "
-					"so every other frame starts off a page boundary and is copied "
-					"to aligned memory before its direct write (counted)",
-					options_.path.string(), data.size(), block_));
+			    fmt::format(
+				    "{}: {}-byte frames are not a whole number of {}-byte blocks, "
+				    "so every other frame starts off a page boundary and is copied "
+				    "to aligned memory before its direct write (counted)",
+				    options_.path.string(), data.size(), block_));
 		}
 		return located(status);
 	}
@@ -173,9 +171,10 @@ Status DiskSink::finish()
 	// block and, after an error, any partly written frame.
 	if (ftruncate(fd_.get(), off_t(complete_end_)) < 0 && status.ok())
 		status = Status::from_errno(errno, "truncating");
-	Status synced = buffered_ ? buffered_->finish()
-				  : (fdatasync(fd_.get()) < 0 ? Status::from_errno(errno, "flushing")
-							      : Status());
+	Status synced = buffered_
+				? buffered_->finish()
+				: (fdatasync(fd_.get()) < 0 ? Status::from_errno(errno, "flushing")
+							    : Status());
 	if (status.ok())
 		status = synced;
 	if (close(fd_.release()) < 0 && status.ok())

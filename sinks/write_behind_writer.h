@@ -17,7 +17,7 @@ class WriteBehindWriter {
 public:
 	/// Appends to @p fd from file offset @p position.
 	WriteBehindWriter(int fd, uint64_t position)
-		: fd_(fd), position_(position), flushed_(position), dropped_(position)
+	    : fd_(fd), position_(position), flushed_(position), dropped_(position)
 	{
 	}
 
@@ -34,8 +34,8 @@ private:
 
 	int fd_;
 	uint64_t position_;
-	uint64_t flushed_;        ///< writeback started for bytes below this
-	uint64_t dropped_;        ///< bytes below this are on disk and out of the cache
+	uint64_t flushed_; ///< writeback started for bytes below this
+	uint64_t dropped_; ///< bytes below this are on disk and out of the cache
 };
 
 } // namespace zcap

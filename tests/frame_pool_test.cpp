@@ -47,12 +47,14 @@ TEST(FramePool, SlotsArePageAlignedSlicesOfOneSealedMemfd)
 		auto address = reinterpret_cast<uintptr_t>(frame.data().data());
 		EXPECT_EQ(address % 4096, 0u);
 		EXPECT_EQ(frame.memfd().fd, pool->memfd());
-		EXPECT_EQ(frame.memfd().offset, uint64_t(frame.data().data() - pool->region().base));
+		EXPECT_EQ(frame.memfd().offset,
+			  uint64_t(frame.data().data() - pool->region().base));
 
 		// The mapping and the file alias are the same pages.
 		std::memset(const_cast<std::byte *>(frame.data().data()), 0x40 + int(i), 100);
 		char via_fd[100];
-		ASSERT_EQ(pread(frame.memfd().fd, via_fd, sizeof(via_fd), off_t(frame.memfd().offset)),
+		ASSERT_EQ(pread(frame.memfd().fd, via_fd, sizeof(via_fd),
+				off_t(frame.memfd().offset)),
 			  100);
 		EXPECT_EQ(via_fd[0], char(0x40 + i));
 		EXPECT_EQ(via_fd[99], char(0x40 + i));

@@ -40,9 +40,9 @@ std::string case_name(const testing::TestParamInfo<Case> &info)
 std::vector<Case> all_cases()
 {
 	constexpr uint32_t kFormats[] = {pixfmt::YUYV, pixfmt::UYVY,  pixfmt::NV12,
-	                                 pixfmt::GREY, pixfmt::RGB24, pixfmt::BGRA};
+					 pixfmt::GREY, pixfmt::RGB24, pixfmt::BGRA};
 	constexpr std::array<uint32_t, 2> kSizes[] = {
-	        {2, 2}, {4, 6}, {64, 48}, {128, 16}, {640, 480}, {1920, 1080},
+		{2, 2}, {4, 6}, {64, 48}, {128, 16}, {640, 480}, {1920, 1080},
 	};
 	std::vector<Case> cases;
 	for (uint32_t fourcc : kFormats) {
@@ -87,7 +87,7 @@ size_t count_differences(const Bytes &a, const Bytes &b)
 
 /// Pixel (x, y) of a packed frame with @p bpp bytes per pixel.
 std::vector<uint8_t> pixel(const FrameFormat &format, const Bytes &frame, uint32_t bpp, uint32_t x,
-                           uint32_t y)
+			   uint32_t y)
 {
 	const size_t at = size_t(format.planes[0].stride) * y + size_t(x) * bpp;
 	std::vector<uint8_t> bytes;
@@ -126,7 +126,7 @@ protected:
 		const size_t square = stamp_square();
 		const size_t pixels = 2 * side * side + kStampBits * square * square;
 		const size_t bits_per_pixel =
-		        size_t(format_.size_image) * 8 / format_.width / format_.height;
+			size_t(format_.size_image) * 8 / format_.width / format_.height;
 		return pixels * bits_per_pixel / 8;
 	}
 
@@ -143,12 +143,12 @@ TEST_P(PatternTest, RenderIsDeterministicAndWritesEveryFrameByteOnly)
 
 		// Equal frames from different starting bytes: every byte is written.
 		EXPECT_TRUE(
-		        std::equal(zeros.begin(), zeros.begin() + format_.size_image, ones.begin()))
-		        << "sequence " << sequence;
+			std::equal(zeros.begin(), zeros.begin() + format_.size_image, ones.begin()))
+			<< "sequence " << sequence;
 		EXPECT_TRUE(std::all_of(zeros.begin() + format_.size_image, zeros.end(),
-		                        [](std::byte b) { return b == std::byte{0}; }));
+					[](std::byte b) { return b == std::byte{0}; }));
 		EXPECT_TRUE(std::all_of(ones.begin() + format_.size_image, ones.end(),
-		                        [](std::byte b) { return b == std::byte{0xff}; }));
+					[](std::byte b) { return b == std::byte{0xff}; }));
 		EXPECT_EQ(rendered(format_, sequence), rendered(format_, sequence));
 	}
 }
@@ -158,25 +158,25 @@ TEST_P(PatternTest, RestampEqualsRender)
 	constexpr uint64_t k32 = uint64_t(1) << 32;
 	constexpr uint64_t kMax = ~uint64_t(0);
 	const std::pair<uint64_t, uint64_t> pairs[] = {
-	        {0, 1},
-	        {1, 2},
-	        {7, 7},
-	        {1, 0},
-	        {0, 1000},
-	        {999, 3},
-	        {12345, 12346},
-	        {k32 - 1, k32},
-	        {k32 + 3, k32 + 4},
-	        {5, k32 + 5},
-	        {uint64_t(1) << 63, (uint64_t(1) << 63) + 1},
-	        {kMax - 1, kMax},
-	        {0, kMax},
+		{0, 1},
+		{1, 2},
+		{7, 7},
+		{1, 0},
+		{0, 1000},
+		{999, 3},
+		{12345, 12346},
+		{k32 - 1, k32},
+		{k32 + 3, k32 + 4},
+		{5, k32 + 5},
+		{uint64_t(1) << 63, (uint64_t(1) << 63) + 1},
+		{kMax - 1, kMax},
+		{0, kMax},
 	};
 	for (auto [previous, next] : pairs) {
 		Bytes buffer = rendered(format_, previous, kGuardBytes);
 		pattern::restamp(format_, previous, next, buffer);
 		EXPECT_EQ(buffer, rendered(format_, next, kGuardBytes))
-		        << previous << " -> " << next;
+			<< previous << " -> " << next;
 	}
 }
 
@@ -254,14 +254,14 @@ constexpr uint32_t kBottom = 479;
 
 /// 75% SMPTE bars, as RGB.
 constexpr std::array<std::array<uint8_t, 3>, 8> kBarsRgb = {{
-        {191, 191, 191},
-        {191, 191, 0},
-        {0, 191, 191},
-        {0, 191, 0},
-        {191, 0, 191},
-        {191, 0, 0},
-        {0, 0, 191},
-        {0, 0, 0},
+	{191, 191, 191},
+	{191, 191, 0},
+	{0, 191, 191},
+	{0, 191, 0},
+	{191, 0, 191},
+	{191, 0, 0},
+	{0, 0, 191},
+	{0, 0, 0},
 }};
 
 /// The same bars in BT.601 limited range, worked out by hand with
@@ -270,14 +270,14 @@ constexpr std::array<std::array<uint8_t, 3>, 8> kBarsRgb = {{
 /// V = ((112 R - 94 G - 18 B + 128) >> 8) + 128.
 /// For white: Y = (220 * 191 + 128) >> 8 = 42148 >> 8 = 164, + 16 = 180.
 constexpr std::array<std::array<uint8_t, 3>, 8> kBarsYuv = {{
-        {180, 128, 128},
-        {161, 44, 141},
-        {131, 156, 44},
-        {112, 73, 58},
-        {84, 183, 198},
-        {65, 100, 212},
-        {35, 212, 115},
-        {16, 128, 128},
+	{180, 128, 128},
+	{161, 44, 141},
+	{131, 156, 44},
+	{112, 73, 58},
+	{84, 183, 198},
+	{65, 100, 212},
+	{35, 212, 115},
+	{16, 128, 128},
 }};
 
 TEST(PatternPixels, Rgb24Bars)
@@ -288,8 +288,8 @@ TEST(PatternPixels, Rgb24Bars)
 	for (uint32_t bar = 0; bar < 8; ++bar) {
 		const auto &c = kBarsRgb[bar];
 		EXPECT_EQ(pixel(format, frame, 3, bar * kBarWidth + kBarWidth / 2, kBottom),
-		          (std::vector<uint8_t>{c[0], c[1], c[2]}))
-		        << "bar " << bar;
+			  (std::vector<uint8_t>{c[0], c[1], c[2]}))
+			<< "bar " << bar;
 	}
 }
 
@@ -300,8 +300,8 @@ TEST(PatternPixels, BgraBars)
 	for (uint32_t bar = 0; bar < 8; ++bar) {
 		const auto &c = kBarsRgb[bar];
 		EXPECT_EQ(pixel(format, frame, 4, bar * kBarWidth + kBarWidth / 2, kBottom),
-		          (std::vector<uint8_t>{c[2], c[1], c[0], 255}))
-		        << "bar " << bar;
+			  (std::vector<uint8_t>{c[2], c[1], c[0], 255}))
+			<< "bar " << bar;
 	}
 }
 
@@ -316,11 +316,11 @@ TEST(PatternPixels, YuyvAndUyvyBars)
 		const uint32_t x = bar * kBarWidth + kBarWidth / 2;
 		// A pixel pair, 4 bytes: Y0 U Y1 V and U Y0 V Y1.
 		EXPECT_EQ(pixel(yuyv, yuyv_frame, 4, x / 2, kBottom),
-		          (std::vector<uint8_t>{c[0], c[1], c[0], c[2]}))
-		        << "bar " << bar;
+			  (std::vector<uint8_t>{c[0], c[1], c[0], c[2]}))
+			<< "bar " << bar;
 		EXPECT_EQ(pixel(uyvy, uyvy_frame, 4, x / 2, kBottom),
-		          (std::vector<uint8_t>{c[1], c[0], c[2], c[0]}))
-		        << "bar " << bar;
+			  (std::vector<uint8_t>{c[1], c[0], c[2], c[0]}))
+			<< "bar " << bar;
 	}
 }
 
@@ -353,13 +353,13 @@ TEST(PatternPixels, StampShowsLowSequenceBits)
 		for (uint32_t y : {0u, kSquare - 1}) {
 			for (uint32_t x : {bit * kSquare, bit * kSquare + kSquare - 1})
 				EXPECT_EQ(pixel(format, frame, 3, x, y),
-				          (std::vector<uint8_t>{v, v, v}))
-				        << "bit " << bit << " at " << x << "," << y;
+					  (std::vector<uint8_t>{v, v, v}))
+					<< "bit " << bit << " at " << x << "," << y;
 		}
 	}
 	// Below the stamp, frame 0's box: orange.
 	EXPECT_EQ(pixel(format, rendered(format, 0), 3, 40, 40),
-	          (std::vector<uint8_t>{255, 160, 0}));
+		  (std::vector<uint8_t>{255, 160, 0}));
 }
 
 /// The bounding box of the orange pixels of an RGB24 frame: x0, y0, x1, y1.
@@ -415,11 +415,11 @@ TEST(PatternFormats, AllFormatsShowTheSamePicture)
 			size_t mismatches = 0;
 			for (size_t i = 0; i < pixels; ++i) {
 				mismatches += bgra[4 * i] != rgb[3 * i + 2] ||
-				              bgra[4 * i + 1] != rgb[3 * i + 1] ||
-				              bgra[4 * i + 2] != rgb[3 * i] ||
-				              bgra[4 * i + 3] != std::byte{255};
+					      bgra[4 * i + 1] != rgb[3 * i + 1] ||
+					      bgra[4 * i + 2] != rgb[3 * i] ||
+					      bgra[4 * i + 3] != std::byte{255};
 				mismatches += yuyv[2 * i] != grey[i] ||
-				              uyvy[2 * i + 1] != grey[i] || nv12[i] != grey[i];
+					      uyvy[2 * i + 1] != grey[i] || nv12[i] != grey[i];
 				// U and V swap places between the packed orders.
 				mismatches += yuyv[2 * i + 1] != uyvy[2 * i];
 			}

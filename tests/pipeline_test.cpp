@@ -27,8 +27,8 @@ public:
 	};
 
 	std::chrono::milliseconds delay{0};
-	size_t hold = 0;          ///< frames kept "in flight" after write()
-	int64_t fail_at = -1;     ///< write() number that fails
+	size_t hold = 0;      ///< frames kept "in flight" after write()
+	int64_t fail_at = -1; ///< write() number that fails
 	std::vector<Seen> seen;
 	bool finished = false;
 
@@ -83,8 +83,8 @@ private:
 std::unique_ptr<PatternSource> make_source(FrameRate rate, unsigned buffers)
 {
 	Status status;
-	auto source = PatternSource::create(*packed_format(pixfmt::YUYV, 64, 48), rate, buffers,
-					    status);
+	auto source =
+		PatternSource::create(*packed_format(pixfmt::YUYV, 64, 48), rate, buffers, status);
 	EXPECT_TRUE(source) << status.message();
 	return source;
 }
@@ -99,7 +99,8 @@ TEST(Pipeline, FansOutOneFrameToEverySinkWithoutCopying)
 	for (int i = 0; i < 3; ++i) {
 		auto sink = std::make_unique<RecordingSink>();
 		sinks.push_back(sink.get());
-		pipeline.add_sink(std::move(sink), {.queue_frames = 2, .policy = OverflowPolicy::block});
+		pipeline.add_sink(std::move(sink),
+				  {.queue_frames = 2, .policy = OverflowPolicy::block});
 	}
 	std::atomic<bool> stop{false};
 	ASSERT_TRUE(pipeline.run({.frames = 50}, stop).ok());

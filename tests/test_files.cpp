@@ -82,7 +82,8 @@ RawCheck check_raw_file(const fs::path &path, const FrameFormat &format, uint64_
 		}
 		if (!matched) {
 			check.error = "frame " + std::to_string(check.sequences.size()) +
-				      " matches no pattern frame from sequence " + std::to_string(next);
+				      " matches no pattern frame from sequence " +
+				      std::to_string(next);
 			break;
 		}
 	}

@@ -54,8 +54,8 @@ private:
 /// What check_raw_file() found.
 struct RawCheck {
 	std::vector<uint64_t> sequences; ///< of the frames that matched, in file order
-	uint64_t trailing_bytes = 0;     ///< bytes after the last whole frame
-	std::string error;               ///< empty when every frame matched
+	uint64_t trailing_bytes = 0;	 ///< bytes after the last whole frame
+	std::string error;		 ///< empty when every frame matched
 };
 
 /// Reads a raw recording of the built-in pattern and checks every byte: each

@@ -37,8 +37,8 @@ std::pair<uint32_t, uint32_t> parse_size(std::string_view text)
 	auto w = to_uint(text.substr(0, x));
 	auto h = x == std::string_view::npos ? std::nullopt : to_uint(text.substr(x + 1));
 	if (!w || !h || *w == 0 || *h == 0 || *w > 16384 || *h > 16384)
-		throw UsageError(fmt::format("invalid size '{}': expected WIDTHxHEIGHT, e.g. 1920x1080",
-					     text));
+		throw UsageError(fmt::format(
+			"invalid size '{}': expected WIDTHxHEIGHT, e.g. 1920x1080", text));
 	return {uint32_t(*w), uint32_t(*h)};
 }
 
@@ -80,8 +80,8 @@ std::chrono::nanoseconds parse_duration(std::string_view text)
 	}
 	auto value = to_double(number);
 	if (!value || *value <= 0 || *value * scale > 366.0 * 86400)
-		throw UsageError(fmt::format("invalid duration '{}': expected e.g. 10s, 500ms, 2m, 1h",
-					     text));
+		throw UsageError(fmt::format(
+			"invalid duration '{}': expected e.g. 10s, 500ms, 2m, 1h", text));
 	return std::chrono::nanoseconds(int64_t(*value * scale * 1e9));
 }
 
@@ -89,8 +89,8 @@ uint64_t parse_count(std::string_view text, std::string_view what, uint64_t max)
 {
 	auto value = to_uint(text);
 	if (!value || *value == 0 || *value > max)
-		throw UsageError(fmt::format("invalid {} '{}': expected a whole number from 1 to {}",
-					     what, text, max));
+		throw UsageError(fmt::format(
+			"invalid {} '{}': expected a whole number from 1 to {}", what, text, max));
 	return *value;
 }
 
@@ -103,7 +103,8 @@ std::string human_bytes(uint64_t bytes)
 		value /= 1000;
 		++unit;
 	}
-	return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
+	return unit == 0 ? fmt::format("{} B", bytes)
+			 : fmt::format("{:.1f} {}", value, units[unit]);
 }
 
 } // namespace zcap::cli

@@ -21,7 +21,7 @@ public:
 /// Exit statuses of the zcap command.
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1; ///< the run failed (disk full, I/O error, ...)
-constexpr int kExitUsage = 2;   ///< bad arguments
+constexpr int kExitUsage = 2;	///< bad arguments
 
 /// "1920x1080" -> {1920, 1080}.
 std::pair<uint32_t, uint32_t> parse_size(std::string_view text);

@@ -141,9 +141,10 @@ RecordOptions parse_options(int argc, char **argv)
 		case 'f': {
 			auto code = parse_fourcc(arg);
 			if (!code)
-				throw UsageError(fmt::format("unknown format '{}': expected YUYV, UYVY, "
-							     "NV12, GREY, RGB24 or BGRA",
-							     arg));
+				throw UsageError(
+					fmt::format("unknown format '{}': expected YUYV, UYVY, "
+						    "NV12, GREY, RGB24 or BGRA",
+						    arg));
 			o.fourcc = *code;
 			break;
 		}
@@ -160,7 +161,8 @@ RecordOptions parse_options(int argc, char **argv)
 			o.queue_depth = unsigned(parse_count(arg, "queue depth", kMaxQueueDepth));
 			break;
 		case kQueueFrames:
-			o.queue_frames = unsigned(parse_count(arg, "queue length", kMaxBuffers / 2));
+			o.queue_frames =
+				unsigned(parse_count(arg, "queue length", kMaxBuffers / 2));
 			break;
 		case kPolicy:
 			if (arg == "drop")
@@ -168,8 +170,8 @@ RecordOptions parse_options(int argc, char **argv)
 			else if (arg == "block")
 				o.policy = OverflowPolicy::block;
 			else
-				throw UsageError(fmt::format("invalid policy '{}': expected drop or block",
-							     arg));
+				throw UsageError(fmt::format(
+					"invalid policy '{}': expected drop or block", arg));
 			break;
 		case kBuffered:
 			o.buffered = true;
@@ -187,7 +189,8 @@ RecordOptions parse_options(int argc, char **argv)
 			o.help = true;
 			return o;
 		case ':':
-			throw UsageError(fmt::format("option '{}' needs a value", argv[optind - 1]));
+			throw UsageError(
+				fmt::format("option '{}' needs a value", argv[optind - 1]));
 		default:
 			throw UsageError(fmt::format("unknown option '{}' (see zcap record --help)",
 						     argv[optind - 1]));
@@ -200,9 +203,10 @@ RecordOptions parse_options(int argc, char **argv)
 	if (o.limits.frames && o.limits.duration.count())
 		throw UsageError("--frames and --duration cannot be combined");
 	if (!packed_format(o.fourcc, o.width, o.height))
-		throw UsageError(fmt::format("{} cannot be {}x{}: chroma-subsampled formats need an "
-					     "even width (NV12 also an even height)",
-					     fourcc_name(o.fourcc), o.width, o.height));
+		throw UsageError(
+			fmt::format("{} cannot be {}x{}: chroma-subsampled formats need an "
+				    "even width (NV12 also an even height)",
+				    fourcc_name(o.fourcc), o.width, o.height));
 	return o;
 }
 
@@ -281,15 +285,15 @@ struct RunReport {
 void write_stats_json(const std::filesystem::path &path, const RunReport &r)
 {
 	const FrameFormat f = r.source.format();
-	std::string json = fmt::format(
-		"{{\n  \"ok\": {},\n  \"error\": {},\n  \"elapsed_s\": {:.6f},\n"
-		"  \"process_cpu_s\": {:.6f},\n  \"source\": {{\"description\": {}, "
-		"\"format\": {}, \"width\": {}, \"height\": {}, \"frame_bytes\": {}, "
-		"\"frames\": {}, \"dropped\": {}}},\n  \"sinks\": [",
-		r.status.ok(), r.status.ok() ? "null" : json_string(r.status.message()), r.seconds,
-		r.cpu, json_string(r.source.description()), json_string(fourcc_name(f.fourcc)),
-		f.width, f.height, f.size_image, r.source.stats().frames.load(),
-		r.source.stats().dropped.load());
+	std::string json =
+		fmt::format("{{\n  \"ok\": {},\n  \"error\": {},\n  \"elapsed_s\": {:.6f},\n"
+			    "  \"process_cpu_s\": {:.6f},\n  \"source\": {{\"description\": {}, "
+			    "\"format\": {}, \"width\": {}, \"height\": {}, \"frame_bytes\": {}, "
+			    "\"frames\": {}, \"dropped\": {}}},\n  \"sinks\": [",
+			    r.status.ok(), r.status.ok() ? "null" : json_string(r.status.message()),
+			    r.seconds, r.cpu, json_string(r.source.description()),
+			    json_string(fourcc_name(f.fourcc)), f.width, f.height, f.size_image,
+			    r.source.stats().frames.load(), r.source.stats().dropped.load());
 	for (size_t i = 0; i < r.pipeline.sink_count(); ++i) {
 		const Sink &sink = r.pipeline.sink(i);
 		const SinkStats &s = sink.stats();
@@ -298,8 +302,8 @@ void write_stats_json(const std::filesystem::path &path, const RunReport &r)
 			"{}\n    {{\"description\": {}, \"io_path\": {}, \"frames\": {}, "
 			"\"bytes\": {}, \"dropped\": {}, \"copied_bytes\": {}, \"error\": {}}}",
 			i ? "," : "", json_string(sink.description()),
-			json_string(io_path_name(s.io_path.load())), s.frames.load(), s.bytes.load(),
-			s.dropped.load(), s.copied_bytes.load(),
+			json_string(io_path_name(s.io_path.load())), s.frames.load(),
+			s.bytes.load(), s.dropped.load(), s.copied_bytes.load(),
 			result.status.ok() ? "null" : json_string(result.status.message()));
 	}
 	json += "\n  ]\n}\n";
@@ -315,15 +319,16 @@ void print_summary(const RecordOptions &o, const RunReport &r)
 	const FrameFormat f = r.source.format();
 	const SinkStats &s = r.pipeline.sink(0).stats();
 	uint64_t bytes = s.bytes.load();
-	fmt::print("recorded {} frames ({}x{} {}, {}) in {:.1f} s to {}\n", s.frames.load(), f.width,
-		   f.height, fourcc_name(f.fourcc), human_bytes(bytes), r.seconds,
+	fmt::print("recorded {} frames ({}x{} {}, {}) in {:.1f} s to {}\n", s.frames.load(),
+		   f.width, f.height, fourcc_name(f.fourcc), human_bytes(bytes), r.seconds,
 		   o.output.string());
 	fmt::print("  source: {} ({})\n", r.source.description(), r.source_note);
 	if (uint64_t dropped = r.source.stats().dropped.load())
 		fmt::print("  source dropped {} frames: every buffer was still in use\n", dropped);
 	fmt::print("  written via {}: {:.0f} MB/s, {} dropped, {} copied by the CPU\n",
-		   io_path_name(s.io_path.load()), r.seconds > 0 ? double(bytes) / r.seconds / 1e6 : 0,
-		   s.dropped.load(), human_bytes(s.copied_bytes.load()));
+		   io_path_name(s.io_path.load()),
+		   r.seconds > 0 ? double(bytes) / r.seconds / 1e6 : 0, s.dropped.load(),
+		   human_bytes(s.copied_bytes.load()));
 	if (auto pix = ffmpeg_pix_fmt(f.fourcc); !pix.empty() && s.frames.load()) {
 		std::string rate = r.source.frame_rate().unlimited()
 					   ? "25"
@@ -381,8 +386,8 @@ int record(const RecordOptions &o)
 {
 	std::error_code ec;
 	if (!o.force && std::filesystem::exists(o.output, ec))
-		throw UsageError(fmt::format("{} exists; use --force to overwrite it",
-					     o.output.string()));
+		throw UsageError(
+			fmt::format("{} exists; use --force to overwrite it", o.output.string()));
 	SignalStop signals;
 
 	std::string source_note;

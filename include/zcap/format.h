@@ -12,8 +12,8 @@ namespace zcap {
 /// Builds a V4L2-style little-endian fourcc code.
 constexpr uint32_t fourcc(char a, char b, char c, char d)
 {
-	return uint32_t(uint8_t(a)) | uint32_t(uint8_t(b)) << 8 |
-	       uint32_t(uint8_t(c)) << 16 | uint32_t(uint8_t(d)) << 24;
+	return uint32_t(uint8_t(a)) | uint32_t(uint8_t(b)) << 8 | uint32_t(uint8_t(c)) << 16 |
+	       uint32_t(uint8_t(d)) << 24;
 }
 
 /// The pixel formats zcap understands, with their V4L2 fourcc codes.
@@ -23,7 +23,7 @@ constexpr uint32_t UYVY = fourcc('U', 'Y', 'V', 'Y'); ///< packed 4:2:2, U Y0 V 
 constexpr uint32_t NV12 = fourcc('N', 'V', '1', '2'); ///< Y plane, then interleaved UV at half size
 constexpr uint32_t GREY = fourcc('G', 'R', 'E', 'Y'); ///< 8-bit luma only
 constexpr uint32_t RGB24 = fourcc('R', 'G', 'B', '3'); ///< R G B bytes
-constexpr uint32_t BGRA = fourcc('A', 'R', '2', '4'); ///< B G R A bytes (V4L2_PIX_FMT_BGRA32)
+constexpr uint32_t BGRA = fourcc('A', 'R', '2', '4');  ///< B G R A bytes (V4L2_PIX_FMT_BGRA32)
 } // namespace pixfmt
 
 /// One plane of an image inside a single buffer.

@@ -38,8 +38,8 @@ struct FdAlias {
 struct FrameMetadata {
 	FrameFormat format;
 	uint32_t bytes_used = 0;
-	uint64_t sequence = 0;      ///< counts every frame the source produced, dropped ones too
-	uint64_t timestamp_ns = 0;  ///< capture time, CLOCK_MONOTONIC
+	uint64_t sequence = 0;	   ///< counts every frame the source produced, dropped ones too
+	uint64_t timestamp_ns = 0; ///< capture time, CLOCK_MONOTONIC
 };
 
 /// One buffer that an owner lends out: its pages, their aliases and the
@@ -48,7 +48,9 @@ struct FrameMetadata {
 class FrameSlot {
 public:
 	FrameSlot(FrameOwner &owner, uint32_t index, std::span<std::byte> memory, FdAlias memfd)
-		: owner_(&owner), index_(index), memory_(memory), memfd_(memfd) {}
+	    : owner_(&owner), index_(index), memory_(memory), memfd_(memfd)
+	{
+	}
 	FrameSlot(const FrameSlot &) = delete;
 	FrameSlot &operator=(const FrameSlot &) = delete;
 

@@ -29,7 +29,8 @@ struct MemoryRegion {
 class FramePool final : public FrameOwner {
 public:
 	/// Creates @p count buffers of at least @p buffer_size bytes each.
-	static std::unique_ptr<FramePool> create(size_t buffer_size, unsigned count, Status &status);
+	static std::unique_ptr<FramePool> create(size_t buffer_size, unsigned count,
+						 Status &status);
 	~FramePool();
 
 	/// Waits until a slot is free or @p deadline passes (then returns null).

@@ -18,10 +18,10 @@ namespace zcap {
 /// How a sink moves frame bytes. Everything but the first two costs a CPU
 /// copy of every byte, and the sink counts it.
 enum class IoPath : uint8_t {
-	none,              ///< not started
+	none,		    ///< not started
 	uring_direct_fixed, ///< io_uring O_DIRECT writes from registered buffers
-	uring_direct,      ///< io_uring O_DIRECT writes from the frame pages
-	buffered,          ///< write() through the page cache, written behind and dropped
+	uring_direct,	    ///< io_uring O_DIRECT writes from the frame pages
+	buffered,	    ///< write() through the page cache, written behind and dropped
 };
 
 /// A short name for reports: "io_uring+O_DIRECT+fixed", "buffered", ...
@@ -30,7 +30,7 @@ std::string_view io_path_name(IoPath path);
 /// Counters a sink keeps. Written by the sink's thread, readable any time.
 struct SinkStats {
 	std::atomic<uint64_t> frames{0};       ///< frames completely written/sent
-	std::atomic<uint64_t> bytes{0};        ///< frame bytes completely written/sent
+	std::atomic<uint64_t> bytes{0};	       ///< frame bytes completely written/sent
 	std::atomic<uint64_t> dropped{0};      ///< frames skipped because the sink fell behind
 	std::atomic<uint64_t> copied_bytes{0}; ///< frame bytes the CPU copied on the way
 	std::atomic<IoPath> io_path{IoPath::none};
@@ -68,7 +68,10 @@ public:
 
 	const SinkStats &stats() const noexcept { return stats_; }
 	/// The pipeline skipped a frame for this sink because its queue was full.
-	void count_dropped_frame() noexcept { stats_.dropped.fetch_add(1, std::memory_order_relaxed); }
+	void count_dropped_frame() noexcept
+	{
+		stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+	}
 
 protected:
 	SinkStats stats_;

@@ -13,7 +13,9 @@ class Status {
 public:
 	Status() = default;
 	Status(std::error_code code, std::string context)
-		: code_(code), context_(std::move(context)) {}
+	    : code_(code), context_(std::move(context))
+	{
+	}
 
 	/// A failure from a positive errno value.
 	static Status from_errno(int err, std::string context)
