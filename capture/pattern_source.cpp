@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <zcap/pattern_source.h>
 
-#include <time.h>
-
 #include <algorithm>
 #include <thread>
 
@@ -22,11 +20,11 @@ constexpr auto kStopPollInterval = std::chrono::milliseconds(50);
 /// No slot holds a rendered frame yet.
 constexpr uint64_t kUnrendered = ~uint64_t(0);
 
-uint64_t monotonic_ns()
+uint64_t to_ns(Clock::time_point t)
 {
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+	// steady_clock is CLOCK_MONOTONIC on Linux, as V4L2 timestamps are.
+	return uint64_t(
+		std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
 } // namespace
@@ -71,6 +69,14 @@ Status PatternSource::start()
 	return {};
 }
 
+std::chrono::steady_clock::time_point PatternSource::due_time(uint64_t sequence) const
+{
+	// Frame n is due at start + n / rate; long double (64-bit mantissa)
+	// keeps this exact to the nanosecond for runs of years.
+	long double ns = static_cast<long double>(sequence) * 1e9L * rate_.den / rate_.num;
+	return start_ + std::chrono::nanoseconds(int64_t(ns));
+}
+
 std::optional<Frame> PatternSource::next_frame(const std::atomic<bool> &stop)
 {
 	FrameSlot *slot = nullptr;
@@ -83,9 +89,7 @@ std::optional<Frame> PatternSource::next_frame(const std::atomic<bool> &stop)
 			continue;
 		}
 
-		// Frame n is due at start + n / rate, as a device's would be.
-		auto due = start_ + std::chrono::nanoseconds(next_sequence_ * 1000000000ull *
-							     rate_.den / rate_.num);
+		auto due = due_time(next_sequence_);
 		auto now = Clock::now();
 		if (due > now) {
 			std::this_thread::sleep_for(
@@ -114,7 +118,9 @@ std::optional<Frame> PatternSource::next_frame(const std::atomic<bool> &stop)
 	meta.format = format_;
 	meta.bytes_used = format_.size_image;
 	meta.sequence = sequence;
-	meta.timestamp_ns = monotonic_ns();
+	// Paced frames carry the time they were due, as a device's carry the
+	// time they were captured; unpaced ones the time they were made.
+	meta.timestamp_ns = to_ns(rate_.unlimited() ? Clock::now() : due_time(sequence));
 	stats_.frames.fetch_add(1, std::memory_order_relaxed);
 	return Frame::adopt(*slot);
 }

@@ -10,8 +10,6 @@ namespace zcap {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 /// How long an idle sink with I/O in flight waits for a completion before it
 /// looks at its queue again: short, so that a new frame is not held up.
 constexpr auto kServiceWait = std::chrono::milliseconds(1);
@@ -200,14 +198,18 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 	bool done = false;
 
 	std::thread producer([&] {
-		auto begin = Clock::now();
+		std::optional<uint64_t> first_timestamp;
 		while (!halt.load(std::memory_order_relaxed)) {
 			if (limits.frames && frames_in_ >= limits.frames)
 				break;
 			std::optional<Frame> frame = source_.next_frame(halt);
 			if (!frame)
 				break;
-			if (limits.duration.count() && Clock::now() - begin >= limits.duration)
+			// A duration counts capture time: 10 s at 30 fps is 300 frames.
+			if (!first_timestamp)
+				first_timestamp = frame->timestamp_ns();
+			if (limits.duration.count() && frame->timestamp_ns() - *first_timestamp >=
+							       uint64_t(limits.duration.count()))
 				break;
 			for (auto &worker : sinks_)
 				worker->push(*frame, halt);

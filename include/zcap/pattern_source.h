@@ -35,6 +35,8 @@ public:
 
 private:
 	PatternSource(const FrameFormat &format, FrameRate rate, std::unique_ptr<FramePool> pool);
+	/// When a paced frame is due.
+	std::chrono::steady_clock::time_point due_time(uint64_t sequence) const;
 
 	FrameFormat format_;
 	FrameRate rate_;
