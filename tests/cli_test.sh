@@ -47,7 +47,7 @@ expect_usage_error "bad duration" "invalid duration '10 parsecs'" record -o "$wo
 expect_usage_error "zero frames" "invalid frame count '0'" record -o "$work/x.raw" -n 0
 expect_usage_error "frames and duration" "cannot be combined" record -o "$work/x.raw" -n 3 -d 1s
 expect_usage_error "bad policy" "invalid policy" record -o "$work/x.raw" --policy maybe
-expect_usage_error "device not supported yet" "V4L2 capture" record -o "$work/x.raw" -s /dev/video9
+check "a missing device is a clear failure" bash -c "\"$zcap\" record -o \"$work/x.raw\" -s /dev/video9 2>&1 | grep -q \"cannot open /dev/video9\""
 check "no file left by bad arguments" test ! -e "$work/x.raw"
 
 check "help documents the options" bash -c "'$zcap' record --help | grep -q -- '--queue-depth'"

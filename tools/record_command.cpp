@@ -16,6 +16,8 @@
 #include <zcap/log.h>
 #include <zcap/pattern_source.h>
 #include <zcap/pipeline.h>
+#include <zcap/v4l2_query.h>
+#include <zcap/v4l2_source.h>
 
 #include "cli.h"
 #include "signal_stop.h"
@@ -50,10 +52,15 @@ Options:
   -s, --source SOURCE    auto (default): a camera if there is one, else the
                          built-in pattern; 'pattern': the built-in pattern;
                          /dev/videoN: that V4L2 device
-      --size WxH         frame size (default 1280x720)
-  -f, --format FOURCC    YUYV (default), UYVY, NV12, GREY, RGB24 or BGRA
-      --fps N|N/M|max    frame rate (default 30); 'max': as fast as the disk
-                         takes frames (for benchmarks)
+      --size WxH         frame size (a camera's current size, else 1280x720)
+  -f, --format FOURCC    YUYV, UYVY, NV12, GREY, RGB24, BGRA, or any fourcc
+                         the camera offers (a camera's current one, else YUYV)
+      --fps N|N/M|max    frame rate (a camera's current one, else 30); 'max':
+                         the pattern as fast as the disk takes frames
+      --io MODE          how a camera shares buffers: auto (default: userptr,
+                         else mmap, else dmabuf), userptr (memfd buffers),
+                         mmap (driver buffers, exported as DMA-BUF), dmabuf
+                         (DRM dumb buffers through libdrm)
   -n, --frames N         stop after N frames
   -d, --duration TIME    stop after TIME (10s, 500ms, 2m, 1h)
       --queue-depth N    disk writes in flight (default 8)
@@ -76,10 +83,11 @@ before the failure are kept), 2 bad arguments.
 struct RecordOptions {
 	std::filesystem::path output;
 	std::string source = "auto";
-	uint32_t width = kDefaultWidth;
-	uint32_t height = kDefaultHeight;
-	uint32_t fourcc = pixfmt::YUYV;
-	FrameRate rate = kDefaultRate;
+	// Unset: the camera's current setting, or the pattern's default.
+	std::optional<std::pair<uint32_t, uint32_t>> size;
+	std::optional<uint32_t> fourcc;
+	std::optional<FrameRate> rate;
+	IoMode io = IoMode::automatic;
 	RunLimits limits;
 	unsigned queue_depth = kDefaultQueueDepth;
 	unsigned queue_frames = kDefaultQueueFrames;
@@ -102,6 +110,7 @@ RecordOptions parse_options(int argc, char **argv)
 		kBuffered,
 		kStatsJson,
 		kForce,
+		kIo,
 	};
 	static const option longopts[] = {
 		{"output", required_argument, nullptr, 'o'},
@@ -117,6 +126,7 @@ RecordOptions parse_options(int argc, char **argv)
 		{"buffered", no_argument, nullptr, kBuffered},
 		{"stats-json", required_argument, nullptr, kStatsJson},
 		{"force", no_argument, nullptr, kForce},
+		{"io", required_argument, nullptr, kIo},
 		{"quiet", no_argument, nullptr, 'q'},
 		{"help", no_argument, nullptr, 'h'},
 		{},
@@ -136,14 +146,17 @@ RecordOptions parse_options(int argc, char **argv)
 			o.source = optarg;
 			break;
 		case kSize:
-			std::tie(o.width, o.height) = parse_size(arg);
+			o.size = parse_size(arg);
 			break;
 		case 'f': {
 			auto code = parse_fourcc(arg);
+			// Cameras may offer formats zcap has no name for (MJPG, ...).
+			if (!code && arg.size() == 4)
+				code = fourcc(arg[0], arg[1], arg[2], arg[3]);
 			if (!code)
 				throw UsageError(
 					fmt::format("unknown format '{}': expected YUYV, UYVY, "
-						    "NV12, GREY, RGB24 or BGRA",
+						    "NV12, GREY, RGB24, BGRA or a fourcc",
 						    arg));
 			o.fourcc = *code;
 			break;
@@ -182,6 +195,15 @@ RecordOptions parse_options(int argc, char **argv)
 		case kForce:
 			o.force = true;
 			break;
+		case kIo:
+			if (auto mode = parse_io_mode(arg))
+				o.io = *mode;
+			else
+				throw UsageError(
+					fmt::format("invalid I/O mode '{}': expected auto, "
+						    "userptr, mmap or dmabuf",
+						    arg));
+			break;
 		case 'q':
 			o.quiet = true;
 			break;
@@ -202,53 +224,69 @@ RecordOptions parse_options(int argc, char **argv)
 		throw UsageError("no output file: use -o FILE (see zcap record --help)");
 	if (o.limits.frames && o.limits.duration.count())
 		throw UsageError("--frames and --duration cannot be combined");
-	if (!packed_format(o.fourcc, o.width, o.height))
-		throw UsageError(
-			fmt::format("{} cannot be {}x{}: chroma-subsampled formats need an "
-				    "even width (NV12 also an even height)",
-				    fourcc_name(o.fourcc), o.width, o.height));
+	if (o.source == "pattern" || o.source == "auto") {
+		uint32_t code = o.fourcc.value_or(pixfmt::YUYV);
+		auto [w, h] = o.size.value_or(std::pair(kDefaultWidth, kDefaultHeight));
+		if (!packed_format(code, 2, 2))
+			throw UsageError(fmt::format("the built-in pattern cannot make {}",
+						     fourcc_name(code)));
+		if (!packed_format(code, w, h))
+			throw UsageError(
+				fmt::format("{} cannot be {}x{}: chroma-subsampled formats "
+					    "need an even width (NV12 also an even height)",
+					    fourcc_name(code), w, h));
+	}
 	return o;
 }
 
-/// The V4L2 capture nodes present, for `--source auto`.
-std::vector<std::string> video_devices()
+std::unique_ptr<Source> open_pattern(const RecordOptions &o)
 {
-	std::vector<std::string> nodes;
-	std::error_code ec;
-	for (const auto &entry : std::filesystem::directory_iterator("/dev", ec)) {
-		std::string name = entry.path().filename().string();
-		if (name.starts_with("video"))
-			nodes.push_back(entry.path().string());
-	}
-	std::sort(nodes.begin(), nodes.end());
-	return nodes;
+	auto [w, h] = o.size.value_or(std::pair(kDefaultWidth, kDefaultHeight));
+	const FrameFormat format = *packed_format(o.fourcc.value_or(pixfmt::YUYV), w, h);
+	Status status;
+	auto source = PatternSource::create(format, o.rate.value_or(kDefaultRate),
+					    o.queue_frames + o.queue_depth + kSpareBuffers, status);
+	if (!source)
+		throw std::runtime_error(status.message());
+	return source;
+}
+
+std::unique_ptr<Source> open_camera(const RecordOptions &o, const std::string &device)
+{
+	V4l2SourceOptions v;
+	v.device = device;
+	v.fourcc = o.fourcc.value_or(0);
+	if (o.size)
+		std::tie(v.width, v.height) = *o.size;
+	v.rate = o.rate.value_or(FrameRate{});
+	v.io = o.io;
+	v.buffers = o.queue_frames + o.queue_depth + kSpareBuffers;
+	Status status;
+	auto source = V4l2Source::open(v, status);
+	if (!source)
+		throw std::runtime_error(status.message());
+	return source;
 }
 
 /// Chooses the source; returns the note that says why, for the summary.
 std::unique_ptr<Source> open_source(const RecordOptions &o, std::string &why)
 {
-	if (o.source != "auto" && o.source != "pattern")
-		throw UsageError(fmt::format("{}: V4L2 capture is not supported by this version of "
-					     "zcap; use --source pattern",
-					     o.source));
-	if (o.source == "auto") {
-		auto devices = video_devices();
-		why = devices.empty()
-			      ? "no camera found"
-			      : fmt::format("{} found, but this version of zcap captures from the "
-					    "built-in pattern only",
-					    devices.front());
-	} else {
+	if (o.source == "pattern") {
 		why = "asked for";
+		return open_pattern(o);
 	}
-
-	const FrameFormat format = *packed_format(o.fourcc, o.width, o.height);
-	unsigned buffers = o.queue_frames + o.queue_depth + kSpareBuffers;
-	Status status;
-	auto source = PatternSource::create(format, o.rate, buffers, status);
-	if (!source)
-		throw std::runtime_error(status.message());
-	return source;
+	if (o.source != "auto") {
+		why = "asked for";
+		return open_camera(o, o.source);
+	}
+	for (const V4l2DeviceInfo &device : list_v4l2_devices()) {
+		if (device.capture()) {
+			why = "the first camera found";
+			return open_camera(o, device.path);
+		}
+	}
+	why = "no camera found";
+	return open_pattern(o);
 }
 
 std::string json_string(std::string_view s)
@@ -285,15 +323,15 @@ struct RunReport {
 void write_stats_json(const std::filesystem::path &path, const RunReport &r)
 {
 	const FrameFormat f = r.source.format();
-	std::string json =
-		fmt::format("{{\n  \"ok\": {},\n  \"error\": {},\n  \"elapsed_s\": {:.6f},\n"
-			    "  \"process_cpu_s\": {:.6f},\n  \"source\": {{\"description\": {}, "
-			    "\"format\": {}, \"width\": {}, \"height\": {}, \"frame_bytes\": {}, "
-			    "\"frames\": {}, \"dropped\": {}}},\n  \"sinks\": [",
-			    r.status.ok(), r.status.ok() ? "null" : json_string(r.status.message()),
-			    r.seconds, r.cpu, json_string(r.source.description()),
-			    json_string(fourcc_name(f.fourcc)), f.width, f.height, f.size_image,
-			    r.source.stats().frames.load(), r.source.stats().dropped.load());
+	std::string json = fmt::format(
+		"{{\n  \"ok\": {},\n  \"error\": {},\n  \"elapsed_s\": {:.6f},\n"
+		"  \"process_cpu_s\": {:.6f},\n  \"source\": {{\"description\": {}, "
+		"\"format\": {}, \"width\": {}, \"height\": {}, \"frame_bytes\": {}, "
+		"\"frames\": {}, \"dropped\": {}, \"errors\": {}}},\n  \"sinks\": [",
+		r.status.ok(), r.status.ok() ? "null" : json_string(r.status.message()), r.seconds,
+		r.cpu, json_string(r.source.description()), json_string(fourcc_name(f.fourcc)),
+		f.width, f.height, f.size_image, r.source.stats().frames.load(),
+		r.source.stats().dropped.load(), r.source.stats().errors.load());
 	for (size_t i = 0; i < r.pipeline.sink_count(); ++i) {
 		const Sink &sink = r.pipeline.sink(i);
 		const SinkStats &s = sink.stats();
@@ -324,7 +362,10 @@ void print_summary(const RecordOptions &o, const RunReport &r)
 		   o.output.string());
 	fmt::print("  source: {} ({})\n", r.source.description(), r.source_note);
 	if (uint64_t dropped = r.source.stats().dropped.load())
-		fmt::print("  source dropped {} frames: every buffer was still in use\n", dropped);
+		fmt::print("  the source dropped {} frames: every buffer was still in use\n",
+			   dropped);
+	if (uint64_t errors = r.source.stats().errors.load())
+		fmt::print("  the device marked {} frames as corrupt; they were skipped\n", errors);
 	fmt::print("  written via {}: {:.0f} MB/s, {} dropped, {} copied by the CPU\n",
 		   io_path_name(s.io_path.load()),
 		   r.seconds > 0 ? double(bytes) / r.seconds / 1e6 : 0, s.dropped.load(),
@@ -401,8 +442,8 @@ int record(const RecordOptions &o)
 
 	SinkOptions queue;
 	queue.queue_frames = o.queue_frames;
-	queue.policy = o.policy.value_or(o.rate.unlimited() ? OverflowPolicy::block
-							    : OverflowPolicy::drop);
+	queue.policy = o.policy.value_or(o.rate && o.rate->unlimited() ? OverflowPolicy::block
+								       : OverflowPolicy::drop);
 
 	Pipeline pipeline(*source);
 	pipeline.add_sink(make_disk_sink(disk), queue);

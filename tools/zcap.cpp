@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "cli.h"
+#include "device_commands.h"
 #include "record_command.h"
 
 namespace {
@@ -15,6 +16,8 @@ Captures video and moves every frame to disk without the CPU copying pixels.
 
 Commands:
   record     record from a camera or the built-in pattern to a file
+  devices    list V4L2 devices
+  formats    list a capture device's formats, sizes and rates
   help       show this help
 
 Run 'zcap COMMAND --help' for a command's options.
@@ -32,6 +35,10 @@ int main(int argc, char **argv)
 	std::string_view command = argv[1];
 	if (command == "record")
 		return record_main(argc - 1, argv + 1);
+	if (command == "devices")
+		return devices_main(argc - 1, argv + 1);
+	if (command == "formats")
+		return formats_main(argc - 1, argv + 1);
 	if (command == "help" || command == "--help" || command == "-h") {
 		fmt::print("{}", kUsage);
 		return kExitOk;

@@ -26,8 +26,8 @@ protected:
 };
 
 /// A second way to reach a buffer's pages: a file descriptor and the offset of
-/// the buffer inside it (a memfd slice; later also a DMA-BUF). It lets a sink
-/// use kernel paths that take a file (sendfile, splice) on the same pages.
+/// the buffer inside it (a memfd slice, or a DMA-BUF). It lets a sink use
+/// kernel paths that take a file (sendfile, splice) on the same pages.
 struct FdAlias {
 	int fd = -1;
 	uint64_t offset = 0;
@@ -47,8 +47,10 @@ struct FrameMetadata {
 /// which must outlive every Frame that references the slot.
 class FrameSlot {
 public:
-	FrameSlot(FrameOwner &owner, uint32_t index, std::span<std::byte> memory, FdAlias memfd)
-	    : owner_(&owner), index_(index), memory_(memory), memfd_(memfd)
+	/// @p memfd and @p dmabuf are the aliases the buffer has, if any.
+	FrameSlot(FrameOwner &owner, uint32_t index, std::span<std::byte> memory, FdAlias memfd,
+		  FdAlias dmabuf = {})
+	    : owner_(&owner), index_(index), memory_(memory), memfd_(memfd), dmabuf_(dmabuf)
 	{
 	}
 	FrameSlot(const FrameSlot &) = delete;
@@ -58,6 +60,7 @@ public:
 	/// The whole buffer, for the producer to fill.
 	std::span<std::byte> memory() const noexcept { return memory_; }
 	FdAlias memfd() const noexcept { return memfd_; }
+	FdAlias dmabuf() const noexcept { return dmabuf_; }
 	FrameMetadata &metadata() noexcept { return metadata_; }
 	const FrameMetadata &metadata() const noexcept { return metadata_; }
 
@@ -68,6 +71,7 @@ private:
 	uint32_t index_;
 	std::span<std::byte> memory_;
 	FdAlias memfd_;
+	FdAlias dmabuf_;
 	FrameMetadata metadata_;
 	std::atomic<uint32_t> refs_{0};
 };
@@ -116,7 +120,10 @@ public:
 	{
 		return slot_->memory_.first(slot_->metadata_.bytes_used);
 	}
+	/// The memfd slice holding the frame (frame pool, USERPTR capture).
 	FdAlias memfd() const noexcept { return slot_->memfd_; }
+	/// The DMA-BUF holding the frame (MMAP capture via EXPBUF, DMABUF capture).
+	FdAlias dmabuf() const noexcept { return slot_->dmabuf_; }
 	const FrameMetadata &metadata() const noexcept { return slot_->metadata_; }
 	const FrameFormat &format() const noexcept { return slot_->metadata_.format; }
 	uint64_t sequence() const noexcept { return slot_->metadata_.sequence; }

@@ -3,29 +3,18 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <cstddef>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <vector>
 
+#include <zcap/buffer_arena.h>
 #include <zcap/frame.h>
 #include <zcap/status.h>
-#include <zcap/unique_fd.h>
 
 namespace zcap {
 
-/// A span of memory that sinks may register with the kernel once (io_uring
-/// fixed buffers) because every frame of a stream lives inside it.
-struct MemoryRegion {
-	std::byte *base = nullptr;
-	size_t length = 0;
-};
-
-/// Buffers for frames, all slices of one memfd that is mapped once, pre-faulted
-/// and sealed against shrinking, so every frame has both a user mapping (for
-/// O_DIRECT) and a file alias (for sendfile and splice). Slots start on page
-/// boundaries. Huge pages are used when the system has them.
+/// Frame buffers in a BufferArena, lent out from a free list: the owner of
+/// frames that a program makes itself (the built-in pattern).
 class FramePool final : public FrameOwner {
 public:
 	/// Creates @p count buffers of at least @p buffer_size bytes each.
@@ -40,21 +29,17 @@ public:
 
 	void recycle(FrameSlot &slot) noexcept override;
 
-	MemoryRegion region() const noexcept { return {base_, length_}; }
-	size_t buffer_size() const noexcept { return buffer_size_; }
+	const BufferArena &arena() const noexcept { return *arena_; }
+	MemoryRegion region() const noexcept { return arena_->region(); }
+	size_t buffer_size() const noexcept { return arena_->buffer_size(); }
 	unsigned count() const noexcept { return unsigned(slots_.size()); }
 	unsigned free_count() const;
-	bool huge_pages() const noexcept { return huge_pages_; }
-	int memfd() const noexcept { return memfd_.get(); }
+	int memfd() const noexcept { return arena_->memfd(); }
 
 private:
 	FramePool() = default;
 
-	UniqueFd memfd_;
-	std::byte *base_ = nullptr;
-	size_t length_ = 0;
-	size_t buffer_size_ = 0;
-	bool huge_pages_ = false;
+	std::unique_ptr<BufferArena> arena_;
 	std::vector<std::unique_ptr<FrameSlot>> slots_;
 
 	mutable std::mutex lock_;

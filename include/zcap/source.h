@@ -18,6 +18,7 @@ namespace zcap {
 struct SourceStats {
 	std::atomic<uint64_t> frames{0};  ///< frames delivered
 	std::atomic<uint64_t> dropped{0}; ///< frames lost because every buffer was pinned
+	std::atomic<uint64_t> errors{0};  ///< frames the device marked as corrupt (skipped)
 };
 
 /// Where frames come from: the built-in pattern, later a V4L2 device.

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <fcntl.h>
+#include <libv4l2.h>
+#include <poll.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+
+#include <zcap/unique_fd.h>
+
+#include "video_device.h"
+
+namespace zcap {
+
+namespace {
+
+/// A device node opened through libv4l2, so that devices which need its
+/// help (vendor-specific controls, emulated formats) still work, with
+/// conversion disabled so that it never copies a frame.
+class Libv4l2Device final : public VideoDevice {
+public:
+	Libv4l2Device(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+	~Libv4l2Device() override { v4l2_close(fd_.release()); }
+
+	int ioctl(unsigned long request, void *arg) override
+	{
+		int ret;
+		do {
+			ret = v4l2_ioctl(fd_.get(), request, arg);
+		} while (ret < 0 && errno == EINTR);
+		return ret < 0 ? -errno : 0;
+	}
+
+	void *mmap(size_t length, off_t offset) override
+	{
+		return v4l2_mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(),
+				 offset);
+	}
+
+	void munmap(void *address, size_t length) override { v4l2_munmap(address, length); }
+
+	int poll(int timeout_ms) override
+	{
+		pollfd p{fd_.get(), POLLIN | POLLPRI, 0};
+		int ret = ::poll(&p, 1, timeout_ms);
+		if (ret < 0)
+			return errno == EINTR ? 0 : -errno;
+		return ret == 0 ? 0 : p.revents;
+	}
+
+	const std::string &path() const override { return path_; }
+
+private:
+	UniqueFd fd_;
+	std::string path_;
+};
+
+} // namespace
+
+std::unique_ptr<VideoDevice> open_video_device(const std::string &path, Status &status)
+{
+	UniqueFd fd(open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+	if (!fd) {
+		status = Status::from_errno(errno, "cannot open " + path);
+		return nullptr;
+	}
+	if (v4l2_fd_open(fd.get(), V4L2_DISABLE_CONVERSION) < 0) {
+		status = Status::from_errno(errno, path + ": libv4l2 cannot use this device");
+		return nullptr;
+	}
+	return std::make_unique<Libv4l2Device>(std::move(fd), path);
+}
+
+} // namespace zcap

@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <zcap/v4l2_source.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include <zcap/log.h>
+
+#include "drm_dumb_buffers.h"
+#include "video_device.h"
+
+namespace zcap {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// How long one wait for a frame lasts before the stop flag is looked at.
+constexpr int kPollMs = 50;
+
+uint32_t buf_type(bool mplane)
+{
+	return mplane ? V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE : V4L2_BUF_TYPE_VIDEO_CAPTURE;
+}
+
+/// The frame layout the driver reports: bytesperline and sizeimage as given,
+/// planes for the formats zcap knows, one plane for the others (MJPEG, ...).
+FrameFormat frame_format(uint32_t fourcc, uint32_t width, uint32_t height, uint32_t stride,
+			 uint32_t size_image)
+{
+	FrameFormat f;
+	f.fourcc = fourcc;
+	f.width = width;
+	f.height = height;
+	f.num_planes = 1;
+	f.planes[0] = {0, stride, stride * height};
+	if (fourcc == pixfmt::NV12) {
+		f.num_planes = 2;
+		f.planes[1] = {stride * height, stride, stride * height / 2};
+	}
+	if (f.planes[0].stride == 0)
+		f.planes[0].size = size_image;
+	f.size_image = size_image;
+	return f;
+}
+
+std::string errno_text(int negative_errno)
+{
+	return std::strerror(-negative_errno);
+}
+
+} // namespace
+
+std::string_view io_mode_name(IoMode mode)
+{
+	switch (mode) {
+	case IoMode::automatic:
+		return "auto";
+	case IoMode::userptr:
+		return "userptr";
+	case IoMode::mmap:
+		return "mmap";
+	case IoMode::dmabuf:
+		return "dmabuf";
+	}
+	return "?";
+}
+
+std::optional<IoMode> parse_io_mode(std::string_view name)
+{
+	for (IoMode m : {IoMode::automatic, IoMode::userptr, IoMode::mmap, IoMode::dmabuf})
+		if (name == io_mode_name(m))
+			return m;
+	return std::nullopt;
+}
+
+V4l2Source::V4l2Source(std::unique_ptr<VideoDevice> device, const V4l2SourceOptions &options)
+    : device_(std::move(device)), options_(options)
+{
+}
+
+std::unique_ptr<V4l2Source> V4l2Source::open(const V4l2SourceOptions &options, Status &status)
+{
+	auto device = open_video_device(options.device, status);
+	if (!device)
+		return nullptr;
+	return open(std::move(device), options, status);
+}
+
+std::unique_ptr<V4l2Source> V4l2Source::open(std::unique_ptr<VideoDevice> device,
+					     const V4l2SourceOptions &options, Status &status)
+{
+	std::unique_ptr<V4l2Source> source(new V4l2Source(std::move(device), options));
+	for (auto step : {&V4l2Source::query, &V4l2Source::configure, &V4l2Source::setup_buffers}) {
+		status = (source.get()->*step)();
+		if (!status)
+			return nullptr;
+	}
+	return source;
+}
+
+V4l2Source::~V4l2Source()
+{
+	stop();
+	if (pinned_) {
+		// A sink still holds a frame in our buffers: freeing them now
+		// would turn a lifetime bug into silent corruption.
+		std::fprintf(stderr, "zcap: V4L2 source destroyed with %u frames in use\n",
+			     pinned_);
+		std::abort();
+	}
+	release_buffers();
+}
+
+Status V4l2Source::query()
+{
+	v4l2_capability cap{};
+	if (int ret = device_->ioctl(VIDIOC_QUERYCAP, &cap); ret < 0)
+		return Status::from_errno(-ret, device_->path() + ": not a V4L2 device");
+	driver_ = reinterpret_cast<const char *>(cap.driver);
+	card_ = reinterpret_cast<const char *>(cap.card);
+	uint32_t caps =
+		cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps : cap.capabilities;
+	if (!(caps & (V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_VIDEO_CAPTURE_MPLANE)))
+		return Status::invalid(device_->path() + " (" + card_ +
+				       ") is not a video capture device");
+	if (!(caps & V4L2_CAP_STREAMING))
+		return Status::invalid(device_->path() + " (" + card_ +
+				       ") cannot stream (no V4L2_CAP_STREAMING)");
+	type_ = buf_type(!(caps & V4L2_CAP_VIDEO_CAPTURE));
+	return {};
+}
+
+Status V4l2Source::configure()
+{
+	const bool mplane = type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
+	v4l2_format fmt{};
+	fmt.type = type_;
+	if (int ret = device_->ioctl(VIDIOC_G_FMT, &fmt); ret < 0)
+		return Status::from_errno(-ret, device_->path() + ": VIDIOC_G_FMT");
+
+	if (mplane) {
+		auto &pix = fmt.fmt.pix_mp;
+		pix.pixelformat = options_.fourcc ? options_.fourcc : pix.pixelformat;
+		pix.width = options_.width ? options_.width : pix.width;
+		pix.height = options_.width ? options_.height : pix.height;
+		pix.field = V4L2_FIELD_NONE;
+		pix.num_planes = 1;
+		pix.plane_fmt[0].bytesperline = 0;
+	} else {
+		auto &pix = fmt.fmt.pix;
+		pix.pixelformat = options_.fourcc ? options_.fourcc : pix.pixelformat;
+		pix.width = options_.width ? options_.width : pix.width;
+		pix.height = options_.width ? options_.height : pix.height;
+		pix.field = V4L2_FIELD_NONE;
+		pix.bytesperline = 0;
+	}
+	if (int ret = device_->ioctl(VIDIOC_S_FMT, &fmt); ret < 0)
+		return Status::from_errno(-ret, device_->path() + ": VIDIOC_S_FMT");
+	const uint32_t fourcc = mplane ? fmt.fmt.pix_mp.pixelformat : fmt.fmt.pix.pixelformat;
+	const uint32_t width = mplane ? fmt.fmt.pix_mp.width : fmt.fmt.pix.width;
+	const uint32_t height = mplane ? fmt.fmt.pix_mp.height : fmt.fmt.pix.height;
+
+	// Drivers adjust what they cannot do; what was asked for must hold.
+	if (options_.fourcc && fourcc != options_.fourcc)
+		return Status::invalid(fmt::format("{} does not capture {} (it offers {}; see zcap "
+						   "formats -d {})",
+						   device_->path(), fourcc_name(options_.fourcc),
+						   fourcc_name(fourcc), device_->path()));
+	if (options_.width && (width != options_.width || height != options_.height))
+		return Status::invalid(fmt::format("{} does not capture {}x{} in {} (nearest: "
+						   "{}x{})",
+						   device_->path(), options_.width, options_.height,
+						   fourcc_name(fourcc), width, height));
+	if (mplane && fmt.fmt.pix_mp.num_planes != 1)
+		return Status::invalid(fmt::format("{}: {} keeps planes in {} separate buffers; "
+						   "zcap records single-buffer formats only",
+						   device_->path(), fourcc_name(fourcc),
+						   unsigned(fmt.fmt.pix_mp.num_planes)));
+
+	uint32_t stride =
+		mplane ? fmt.fmt.pix_mp.plane_fmt[0].bytesperline : fmt.fmt.pix.bytesperline;
+	uint32_t size = mplane ? fmt.fmt.pix_mp.plane_fmt[0].sizeimage : fmt.fmt.pix.sizeimage;
+	if (size == 0)
+		return Status::invalid(device_->path() + ": the driver reports a zero image size");
+	format_ = frame_format(fourcc, width, height, stride, size);
+
+	v4l2_streamparm parm{};
+	parm.type = type_;
+	if (!options_.rate.unlimited()) {
+		parm.parm.capture.timeperframe = {options_.rate.den, options_.rate.num};
+		device_->ioctl(VIDIOC_S_PARM, &parm);
+	}
+	if (device_->ioctl(VIDIOC_G_PARM, &parm) == 0 && parm.parm.capture.timeperframe.numerator)
+		rate_ = {parm.parm.capture.timeperframe.denominator,
+			 parm.parm.capture.timeperframe.numerator};
+	return {};
+}
+
+void V4l2Source::fill_buffer(v4l2_buffer &b, v4l2_plane &plane, unsigned index) const
+{
+	b = {};
+	plane = {};
+	b.index = index;
+	b.type = type_;
+	b.memory = memory_;
+	const bool mplane = type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
+	if (mplane) {
+		b.m.planes = &plane;
+		b.length = 1;
+	}
+	if (memory_ == V4L2_MEMORY_USERPTR) {
+		auto address = reinterpret_cast<unsigned long>(slots_[index]->memory().data());
+		(mplane ? plane.m.userptr : b.m.userptr) = address;
+		(mplane ? plane.length : b.length) = uint32_t(lengths_[index]);
+	} else if (memory_ == V4L2_MEMORY_DMABUF) {
+		(mplane ? plane.m.fd : b.m.fd) = slots_[index]->dmabuf().fd;
+		(mplane ? plane.length : b.length) = uint32_t(lengths_[index]);
+	}
+}
+
+int V4l2Source::queue(unsigned index)
+{
+	v4l2_buffer b;
+	v4l2_plane plane;
+	fill_buffer(b, plane, index);
+	return device_->ioctl(VIDIOC_QBUF, &b);
+}
+
+Status V4l2Source::setup_buffers()
+{
+	if (options_.io != IoMode::automatic)
+		return try_io(options_.io);
+
+	// USERPTR first: the same pages get a file alias for sendfile. Drivers
+	// with contiguous DMA memory refuse it, some only when the buffer is
+	// queued; then the driver's own buffers, then DRM ones.
+	std::string refused;
+	for (IoMode mode : {IoMode::userptr, IoMode::mmap, IoMode::dmabuf}) {
+		Status status = try_io(mode);
+		if (status) {
+			io_note_ = refused.empty()
+					   ? std::string(io_mode_name(mode))
+					   : fmt::format("{} ({})", io_mode_name(mode), refused);
+			return {};
+		}
+		refused += fmt::format("{}{} refused: {}", refused.empty() ? "" : "; ",
+				       io_mode_name(mode), status.message());
+	}
+	return Status::invalid(device_->path() + ": no memory mode works: " + refused);
+}
+
+Status V4l2Source::try_io(IoMode mode)
+{
+	static constexpr uint32_t memory_of[] = {0, V4L2_MEMORY_USERPTR, V4L2_MEMORY_MMAP,
+						 V4L2_MEMORY_DMABUF};
+	memory_ = memory_of[size_t(mode)];
+	io_ = mode;
+	io_note_ = io_mode_name(mode);
+
+	v4l2_requestbuffers req{};
+	req.count = options_.buffers;
+	req.type = type_;
+	req.memory = memory_;
+	if (int ret = device_->ioctl(VIDIOC_REQBUFS, &req); ret < 0)
+		return Status::from_errno(-ret, fmt::format("{}: VIDIOC_REQBUFS ({})",
+							    device_->path(), io_mode_name(mode)));
+	if (req.count == 0)
+		return Status::from_errno(ENOMEM, device_->path() + ": the driver gave no buffers");
+
+	Status status;
+	unsigned count = req.count;
+	if (mode == IoMode::userptr) {
+		arena_ = BufferArena::create(format_.size_image, count, status);
+		for (unsigned i = 0; arena_ && i < count; ++i) {
+			slots_.push_back(std::make_unique<FrameSlot>(*this, i, arena_->slice(i),
+								     arena_->alias(i)));
+			lengths_.push_back(arena_->buffer_size());
+		}
+	} else if (mode == IoMode::mmap) {
+		const bool mplane = type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
+		for (unsigned i = 0; i < count && status; ++i) {
+			v4l2_buffer b;
+			v4l2_plane plane;
+			fill_buffer(b, plane, i);
+			if (int ret = device_->ioctl(VIDIOC_QUERYBUF, &b); ret < 0) {
+				status = Status::from_errno(-ret,
+							    device_->path() + ": VIDIOC_QUERYBUF");
+				break;
+			}
+			size_t length = mplane ? plane.length : b.length;
+			off_t offset = mplane ? plane.m.mem_offset : b.m.offset;
+			void *address = device_->mmap(length, offset);
+			if (address == MAP_FAILED) {
+				status = Status::from_errno(errno, device_->path() + ": mmap");
+				break;
+			}
+			mappings_.push_back({address, length});
+			v4l2_exportbuffer exp{};
+			exp.type = type_;
+			exp.index = i;
+			exp.flags = O_RDONLY | O_CLOEXEC;
+			FdAlias dmabuf;
+			if (device_->ioctl(VIDIOC_EXPBUF, &exp) == 0) {
+				exported_.emplace_back(exp.fd);
+				dmabuf = {exp.fd, 0};
+			}
+			slots_.push_back(std::make_unique<FrameSlot>(
+				*this, i, std::span(static_cast<std::byte *>(address), length),
+				FdAlias{}, dmabuf));
+			lengths_.push_back(length);
+		}
+	} else {
+		drm_ = DrmDumbBuffers::create(options_.drm_device, format_.size_image, count,
+					      status);
+		for (unsigned i = 0; drm_ && i < count; ++i) {
+			const auto &buffer = drm_->buffers()[i];
+			slots_.push_back(std::make_unique<FrameSlot>(
+				*this, i, std::span(buffer.map, buffer.size), FdAlias{},
+				FdAlias{buffer.dmabuf.get(), 0}));
+			lengths_.push_back(buffer.size);
+		}
+		if (drm_)
+			io_note_ += " (" + drm_->driver() + " on " + drm_->node() + ")";
+	}
+
+	for (unsigned i = 0; status && i < slots_.size(); ++i)
+		if (int ret = queue(i); ret < 0)
+			status = Status::from_errno(-ret, fmt::format("{}: VIDIOC_QBUF ({})",
+								      device_->path(),
+								      io_mode_name(mode)));
+	if (!status)
+		release_buffers();
+	return status;
+}
+
+void V4l2Source::release_buffers()
+{
+	if (memory_) {
+		v4l2_requestbuffers req{};
+		req.type = type_;
+		req.memory = memory_;
+		// Queued buffers leave the driver on STREAMOFF; the count of zero
+		// frees them. Mappings and exports first: they hold buffers.
+		device_->ioctl(VIDIOC_STREAMOFF, &req.type);
+		exported_.clear();
+		for (const Mapping &m : mappings_)
+			device_->munmap(m.address, m.length);
+		mappings_.clear();
+		device_->ioctl(VIDIOC_REQBUFS, &req);
+	}
+	slots_.clear();
+	lengths_.clear();
+	arena_.reset();
+	drm_.reset();
+}
+
+std::string V4l2Source::description() const
+{
+	std::string rate = rate_.unlimited() ? std::string("at the device's rate")
+					     : fmt::format("at {:g} fps", rate_.value());
+	return fmt::format("{} ({}, {}) {}x{} {} {}, {} buffers", device_->path(), card_, driver_,
+			   format_.width, format_.height, fourcc_name(format_.fourcc), rate,
+			   io_note_);
+}
+
+std::vector<MemoryRegion> V4l2Source::memory_regions() const
+{
+	if (arena_)
+		return {arena_->region()};
+	std::vector<MemoryRegion> regions;
+	for (const auto &slot : slots_)
+		regions.push_back({slot->memory().data(), slot->memory().size()});
+	return regions;
+}
+
+Status V4l2Source::start()
+{
+	if (int ret = device_->ioctl(VIDIOC_STREAMON, &type_); ret < 0)
+		return Status::from_errno(-ret, device_->path() + ": VIDIOC_STREAMON");
+	streaming_ = true;
+	last_frame_ = Clock::now();
+	return {};
+}
+
+void V4l2Source::stop()
+{
+	if (streaming_.exchange(false))
+		device_->ioctl(VIDIOC_STREAMOFF, &type_);
+}
+
+void V4l2Source::record_sequence(uint32_t sequence)
+{
+	// The driver numbers every frame it captured, the ones it had to drop
+	// for want of a queued buffer too: a gap is frames lost.
+	uint64_t extended = sequence;
+	if (last_sequence_) {
+		uint32_t gap = sequence - uint32_t(*last_sequence_) - 1;
+		stats_.dropped.fetch_add(gap, std::memory_order_relaxed);
+		extended = *last_sequence_ + 1 + gap;
+	}
+	last_sequence_ = extended;
+}
+
+std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
+{
+	const bool mplane = type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
+	const auto timeout = std::max<Clock::duration>(
+		kMinTimeout,
+		rate_.unlimited()
+			? Clock::duration(kMinTimeout)
+			: std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+				  options_.timeout_periods / rate_.value())));
+	while (!stop_flag.load(std::memory_order_relaxed)) {
+		{
+			// With every buffer pinned nothing can be captured: wait
+			// for a sink to let one go (the driver drops meanwhile).
+			std::unique_lock lock(pinned_lock_);
+			if (pinned_ == slots_.size()) {
+				unpinned_.wait_for(lock, std::chrono::milliseconds(kPollMs));
+				last_frame_ = Clock::now();
+				continue;
+			}
+		}
+		int revents = device_->poll(kPollMs);
+		if (revents < 0) {
+			error_ = Status::from_errno(-revents, device_->path() + ": poll");
+			return std::nullopt;
+		}
+		if (revents == 0) {
+			if (Clock::now() - last_frame_ > timeout) {
+				error_ = Status::from_errno(
+					ETIMEDOUT,
+					fmt::format(
+						"{}: no frame for {:.1f} s", device_->path(),
+						std::chrono::duration<double>(timeout).count()));
+				return std::nullopt;
+			}
+			continue;
+		}
+
+		v4l2_buffer b{};
+		v4l2_plane plane{};
+		b.type = type_;
+		b.memory = memory_;
+		if (mplane) {
+			b.m.planes = &plane;
+			b.length = 1;
+		}
+		int ret = device_->ioctl(VIDIOC_DQBUF, &b);
+		if (ret == -EAGAIN)
+			continue;
+		if (ret < 0) {
+			error_ = Status::from_errno(-ret,
+						    ret == -ENODEV || ret == -EPIPE
+							    ? device_->path() + " was disconnected"
+							    : device_->path() + ": VIDIOC_DQBUF");
+			return std::nullopt;
+		}
+		last_frame_ = Clock::now();
+		record_sequence(b.sequence);
+		if (b.flags & V4L2_BUF_FLAG_ERROR) {
+			stats_.errors.fetch_add(1, std::memory_order_relaxed);
+			queue(b.index);
+			continue;
+		}
+
+		FrameSlot &slot = *slots_[b.index];
+		FrameMetadata &meta = slot.metadata();
+		meta.format = format_;
+		meta.bytes_used = mplane ? plane.bytesused : b.bytesused;
+		meta.sequence = *last_sequence_;
+		meta.timestamp_ns = uint64_t(b.timestamp.tv_sec) * 1000000000u +
+				    uint64_t(b.timestamp.tv_usec) * 1000u;
+		if (drm_)
+			drm_->begin_cpu_access(b.index);
+		{
+			std::lock_guard lock(pinned_lock_);
+			++pinned_;
+		}
+		stats_.frames.fetch_add(1, std::memory_order_relaxed);
+		return Frame::adopt(slot);
+	}
+	return std::nullopt;
+}
+
+void V4l2Source::recycle(FrameSlot &slot) noexcept
+{
+	if (drm_)
+		drm_->end_cpu_access(slot.index());
+	if (streaming_.load()) {
+		if (int ret = queue(slot.index()); ret < 0)
+			log(LogLevel::warning,
+			    fmt::format("{}: cannot queue buffer {} again: {}", device_->path(),
+					slot.index(), errno_text(ret)));
+	}
+	{
+		std::lock_guard lock(pinned_lock_);
+		--pinned_;
+	}
+	unpinned_.notify_one();
+}
+
+} // namespace zcap

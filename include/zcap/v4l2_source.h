@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <linux/videodev2.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <zcap/buffer_arena.h>
+#include <zcap/source.h>
+
+namespace zcap {
+
+class VideoDevice;
+class DrmDumbBuffers;
+
+/// How capture buffers are shared with the device.
+enum class IoMode {
+	automatic, ///< userptr, else mmap, else dmabuf
+	userptr,   ///< the device fills memfd frame buffers: file alias and mapping
+	mmap,	   ///< driver buffers, exported with VIDIOC_EXPBUF as DMA-BUFs
+	dmabuf,	   ///< DRM dumb buffers (libdrm), imported as DMA-BUFs
+};
+
+std::string_view io_mode_name(IoMode mode);
+std::optional<IoMode> parse_io_mode(std::string_view name);
+
+struct V4l2SourceOptions {
+	std::string device;  ///< the node, e.g. /dev/video0
+	uint32_t fourcc = 0; ///< 0: the device's current format
+	uint32_t width = 0;  ///< 0: the device's current size
+	uint32_t height = 0;
+	FrameRate rate; ///< unlimited: the device's current rate
+	IoMode io = IoMode::automatic;
+	unsigned buffers = 8;	///< frames that may be pinned at once
+	std::string drm_device; ///< for dmabuf; empty: the first that works
+	/// No frame for this many frame periods (at least kMinTimeout) ends
+	/// the capture with an error.
+	unsigned timeout_periods = 30;
+};
+
+/// Captures from a V4L2 device. Buffers are pinned: a dequeued buffer is
+/// queued back (VIDIOC_QBUF) only when the last reference to its frame is
+/// dropped, by sinks and by I/O in flight. When every buffer is pinned the
+/// driver itself drops frames; the gaps in the device's sequence numbers are
+/// counted in stats().dropped.
+class V4l2Source final : public Source, public FrameOwner {
+public:
+	static std::unique_ptr<V4l2Source> open(const V4l2SourceOptions &options, Status &status);
+	/// Over an already open device (tests use a fake one).
+	static std::unique_ptr<V4l2Source> open(std::unique_ptr<VideoDevice> device,
+						const V4l2SourceOptions &options, Status &status);
+	~V4l2Source() override;
+
+	std::string description() const override;
+	FrameFormat format() const override { return format_; }
+	FrameRate frame_rate() const override { return rate_; }
+	std::vector<MemoryRegion> memory_regions() const override;
+	Status start() override;
+	std::optional<Frame> next_frame(const std::atomic<bool> &stop) override;
+	void stop() override;
+	Status last_error() const override { return error_; }
+	const SourceStats &stats() const override { return stats_; }
+
+	void recycle(FrameSlot &slot) noexcept override;
+
+	IoMode io_mode() const { return io_; }
+	/// Why this memory mode: "userptr" or "mmap (USERPTR refused: ...)".
+	const std::string &io_note() const { return io_note_; }
+	const std::string &driver() const { return driver_; }
+	const std::string &card() const { return card_; }
+
+	/// Shortest time without a frame that counts as a timeout.
+	static constexpr std::chrono::seconds kMinTimeout{2};
+
+private:
+	V4l2Source(std::unique_ptr<VideoDevice> device, const V4l2SourceOptions &options);
+
+	Status query();
+	Status configure();
+	Status setup_buffers();
+	Status try_io(IoMode mode);
+	void release_buffers();
+	int queue(unsigned index);
+	void fill_buffer(v4l2_buffer &buffer, v4l2_plane &plane, unsigned index) const;
+	void record_sequence(uint32_t sequence);
+
+	std::unique_ptr<VideoDevice> device_;
+	V4l2SourceOptions options_;
+	std::string driver_, card_;
+	uint32_t type_ = 0;   ///< V4L2_BUF_TYPE_VIDEO_CAPTURE or _MPLANE
+	uint32_t memory_ = 0; ///< V4L2_MEMORY_*
+	FrameFormat format_;
+	FrameRate rate_;
+	IoMode io_ = IoMode::automatic;
+	std::string io_note_;
+
+	// The buffers, by memory mode: memfd slices, driver mappings, DRM buffers.
+	std::unique_ptr<BufferArena> arena_;
+	struct Mapping {
+		void *address;
+		size_t length;
+	};
+	std::vector<Mapping> mappings_;
+	std::vector<UniqueFd> exported_;
+	std::unique_ptr<DrmDumbBuffers> drm_;
+	std::vector<std::unique_ptr<FrameSlot>> slots_;
+	std::vector<size_t> lengths_; ///< the buffer length given to QBUF
+
+	std::atomic<bool> streaming_{false};
+	std::mutex pinned_lock_;
+	std::condition_variable unpinned_;
+	unsigned pinned_ = 0; ///< buffers lent out as frames
+	std::optional<uint64_t> last_sequence_;
+	std::chrono::steady_clock::time_point last_frame_;
+	Status error_;
+	SourceStats stats_;
+};
+
+} // namespace zcap
