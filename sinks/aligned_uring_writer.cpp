@@ -86,8 +86,8 @@ AlignedUringWriter::~AlignedUringWriter()
 	}
 	if (seams_)
 		munmap(seams_, seams_length_);
-	for (std::byte *buffer : staging_)
-		munmap(buffer, staging_size_);
+	for (const Staging &buffer : staging_)
+		munmap(buffer.data, buffer.size);
 }
 
 int AlignedUringWriter::fixed_index(const std::byte *p, size_t length) const
@@ -147,6 +147,21 @@ Status AlignedUringWriter::submit(uint64_t offset, std::span<const std::byte> by
 	op.hold = hold ? *hold : Frame();
 	op.done = false;
 
+	prepare(id);
+	in_order_.push_back(id);
+
+	int ret;
+	do {
+		ret = io_uring_submit(&ring_);
+	} while (ret == -EINTR);
+	if (ret < 0)
+		return Status::from_errno(-ret, "submitting a write");
+	return {};
+}
+
+void AlignedUringWriter::prepare(uint32_t id)
+{
+	const Op &op = ops_[id];
 	io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
 	if (!sqe) {
 		io_uring_submit(&ring_);
@@ -158,15 +173,6 @@ Status AlignedUringWriter::submit(uint64_t offset, std::span<const std::byte> by
 	else
 		io_uring_prep_write(sqe, params_.fd, op.buffer, op.length, op.offset);
 	io_uring_sqe_set_data64(sqe, id);
-	in_order_.push_back(id);
-
-	int ret;
-	do {
-		ret = io_uring_submit(&ring_);
-	} while (ret == -EINTR);
-	if (ret < 0)
-		return Status::from_errno(-ret, "submitting a write");
-	return {};
 }
 
 Status AlignedUringWriter::complete(io_uring_cqe *cqe)
@@ -181,15 +187,15 @@ Status AlignedUringWriter::complete(io_uring_cqe *cqe)
 		op.offset += uint32_t(res);
 		op.buffer += res;
 		op.length -= uint32_t(res);
-		io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
-		if (op.buf_index >= 0)
-			io_uring_prep_write_fixed(sqe, params_.fd, op.buffer, op.length, op.offset,
-						  op.buf_index);
-		else
-			io_uring_prep_write(sqe, params_.fd, op.buffer, op.length, op.offset);
-		io_uring_sqe_set_data64(sqe, id);
+		prepare(id);
 		io_uring_submit(&ring_);
 		return {};
+	}
+	if (res == -EFAULT && op.hold && op.staging < 0) {
+		// The kernel cannot pin the frame's pages (VM_PFNMAP): redo it
+		// from a copy once completions are handled.
+		faulted_.push_back(id);
+		return error_;
 	}
 
 	op.hold.reset();
@@ -225,7 +231,8 @@ Status AlignedUringWriter::wait_one()
 	} while (ret == -EINTR);
 	if (ret < 0)
 		return Status::from_errno(-ret, "waiting for a write");
-	return complete(cqe);
+	Status status = complete(cqe);
+	return status && !faulted_.empty() ? redo_faulted() : status;
 }
 
 Status AlignedUringWriter::reap(std::chrono::milliseconds timeout)
@@ -241,7 +248,7 @@ Status AlignedUringWriter::reap(std::chrono::milliseconds timeout)
 	Status status = complete(cqe);
 	while (status && io_uring_peek_cqe(&ring_, &cqe) == 0)
 		status = complete(cqe);
-	return status;
+	return status && !faulted_.empty() ? redo_faulted() : status;
 }
 
 Status AlignedUringWriter::drain()
@@ -341,37 +348,74 @@ Status AlignedUringWriter::write_bulk(const Frame &frame, std::span<const std::b
 				      uint64_t &copied)
 {
 	uint64_t end = position_ + bulk.size();
-	if (reinterpret_cast<uintptr_t>(bulk.data()) % kFastMemAlign == 0)
+	if (!stage_all_ && reinterpret_cast<uintptr_t>(bulk.data()) % kFastMemAlign == 0)
 		return submit(position_, bulk, -1, -1, &frame, end);
 
-	if (staging_size_ < bulk.size()) {
-		// First need, or a larger frame: (re)make the staging buffers.
-		if (Status s = drain(); !s)
-			return s;
-		for (std::byte *buffer : staging_)
-			munmap(buffer, staging_size_);
-		staging_.clear();
-		free_staging_.clear();
-		staging_size_ = round_up(bulk.size(), kFastMemAlign);
-		for (size_t i = 0; i < ops_.size(); ++i) {
-			void *p = mmap(nullptr, staging_size_, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-			if (p == MAP_FAILED)
-				return Status::from_errno(errno, "allocating staging buffers");
-			staging_.push_back(static_cast<std::byte *>(p));
-			free_staging_.push_back(int(i));
-		}
-	}
-	while (free_staging_.empty()) {
+	int index;
+	if (Status s = stage(bulk, index); !s)
+		return s;
+	copied += bulk.size();
+	return submit(position_, {staging_[index].data, bulk.size()}, -1, index, nullptr, end);
+}
+
+Status AlignedUringWriter::stage(std::span<const std::byte> bytes, int &index)
+{
+	while (free_staging_.empty() && staging_.size() >= ops_.size()) {
 		if (Status s = wait_one(); !s)
 			return s;
 	}
-	int index = free_staging_.back();
-	free_staging_.pop_back();
-	std::memcpy(staging_[index], bulk.data(), bulk.size());
-	copied += bulk.size();
-	staged_bytes_ += bulk.size();
-	return submit(position_, {staging_[index], bulk.size()}, -1, index, nullptr, end);
+	if (free_staging_.empty()) {
+		staging_.emplace_back();
+		index = int(staging_.size() - 1);
+	} else {
+		index = free_staging_.back();
+		free_staging_.pop_back();
+	}
+
+	Staging &buffer = staging_[index];
+	if (buffer.size < bytes.size()) {
+		if (buffer.data)
+			munmap(buffer.data, buffer.size);
+		size_t size = round_up(bytes.size(), kFastMemAlign);
+		void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (p == MAP_FAILED) {
+			buffer = {};
+			free_staging_.push_back(index);
+			return Status::from_errno(errno, "allocating staging memory");
+		}
+		buffer = {static_cast<std::byte *>(p), size};
+	}
+	std::memcpy(buffer.data, bytes.data(), bytes.size());
+	staged_bytes_ += bytes.size();
+	return {};
+}
+
+Status AlignedUringWriter::redo_faulted()
+{
+	stage_all_ = true;
+	std::vector<uint32_t> redo;
+	redo.swap(faulted_);
+	for (uint32_t id : redo) {
+		// No staging buffer is taken by these ops, so one is free or can
+		// be made without waiting.
+		Op &op = ops_[id];
+		int index;
+		if (Status s = stage({op.buffer, op.length}, index); !s)
+			return s;
+		if (params_.copied)
+			params_.copied->fetch_add(op.length, std::memory_order_relaxed);
+		op.buffer = staging_[index].data;
+		op.buf_index = fixed_index(op.buffer, op.length);
+		op.staging = index;
+		op.hold.reset();
+		prepare(id);
+	}
+	int ret;
+	do {
+		ret = io_uring_submit(&ring_);
+	} while (ret == -EINTR);
+	return ret < 0 ? Status::from_errno(-ret, "submitting a write") : Status();
 }
 
 Status AlignedUringWriter::flush_tail()

@@ -35,6 +35,12 @@ namespace zcap {
 /// GB/s, though STATX_DIOALIGN allows 512): such a bulk is copied into
 /// page-aligned staging memory first, and the copy is counted.
 ///
+/// Some frame memory cannot be written directly at all: drivers with
+/// contiguous DMA memory map buffers as VM_PFNMAP, and the kernel cannot pin
+/// those pages (the write fails with EFAULT). The first such write is redone
+/// from staging, and so is every later bulk, counted; pages_unwritable() says
+/// so, for a warning.
+///
 /// Writes complete out of order; durable() is the offset below which every
 /// byte is on disk, which is what a reader may be shown and what a file is
 /// cut back to after an error.
@@ -53,6 +59,8 @@ public:
 
 	/// Frame bytes copied into staging memory so far (see above).
 	uint64_t staged_bytes() const noexcept { return staged_bytes_; }
+	/// The frames' pages refused direct I/O (EFAULT): every bulk is staged.
+	bool pages_unwritable() const noexcept { return stage_all_; }
 
 	/// Appends frame bytes, written from @p frame's pages where blocks allow.
 	Status append_frame(const Frame &frame, std::span<const std::byte> data);
@@ -94,6 +102,12 @@ private:
 	/// Writes @p bulk (whole blocks) at the current position, from the
 	/// frame's pages or, when they are not page-aligned, from staging.
 	Status write_bulk(const Frame &frame, std::span<const std::byte> bulk, uint64_t &copied);
+	/// Copies @p bytes into a free staging buffer (made or grown as needed);
+	/// returns its index.
+	Status stage(std::span<const std::byte> bytes, int &index);
+	/// Writes again, from staging, the frame writes that failed with EFAULT.
+	Status redo_faulted();
+	void prepare(uint32_t id);
 	Status complete(io_uring_cqe *cqe);
 	Status wait_one();
 	Status ensure_allocated(uint64_t end);
@@ -116,12 +130,18 @@ private:
 	int current_seam_ = -1;
 	uint32_t seam_fill_ = 0; ///< bytes of the current seam in use
 
-	/// Page-aligned copies of bulks whose own pages are not (see above);
-	/// made on first need, one per write in flight.
-	std::vector<std::byte *> staging_;
-	size_t staging_size_ = 0;
+	/// Page-aligned copies of bulks whose own pages cannot be written
+	/// directly (see above): made on first need, at most one per write in
+	/// flight, each grown to the largest bulk it carried.
+	struct Staging {
+		std::byte *data = nullptr;
+		size_t size = 0;
+	};
+	std::vector<Staging> staging_;
 	std::vector<int> free_staging_;
 	uint64_t staged_bytes_ = 0;
+	bool stage_all_ = false;
+	std::vector<uint32_t> faulted_; ///< ops that failed with EFAULT, to redo
 
 	std::vector<Op> ops_;
 	std::vector<uint32_t> free_ops_;

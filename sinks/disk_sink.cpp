@@ -37,6 +37,8 @@ public:
 private:
 	/// Sets up the page-cache path, saying once why.
 	Status use_buffered(const std::string &reason);
+	/// Says once why frame bytes are being copied into staging memory.
+	void warn_about_staging(size_t frame_size);
 	/// Counts the frames whose every byte is now on disk.
 	void count_durable();
 	Status located(const Status &status) const
@@ -54,7 +56,27 @@ private:
 	uint64_t complete_end_ = 0;
 	uint32_t block_ = 0;
 	bool warned_staging_ = false;
+	bool warned_unwritable_ = false;
 };
+
+void DiskSink::warn_about_staging(size_t frame_size)
+{
+	if (!warned_unwritable_ && direct_->pages_unwritable()) {
+		warned_unwritable_ = warned_staging_ = true;
+		log(LogLevel::warning,
+		    fmt::format("{}: the capture buffers cannot be written directly (the kernel "
+				"cannot pin their pages: EFAULT, a VM_PFNMAP mapping); every frame "
+				"is copied to aligned memory before its direct write (counted)",
+				options_.path.string()));
+	} else if (!warned_staging_ && frame_size && direct_->staged_bytes()) {
+		warned_staging_ = true;
+		log(LogLevel::warning,
+		    fmt::format("{}: {}-byte frames are not a whole number of {}-byte blocks, so "
+				"every other frame starts off a page boundary and is copied to "
+				"aligned memory before its direct write (counted)",
+				options_.path.string(), frame_size, block_));
+	}
+}
 
 Status DiskSink::start(const StreamInfo &info)
 {
@@ -112,15 +134,7 @@ Status DiskSink::write(const Frame &frame)
 		if (status)
 			pending_.emplace_back(direct_->position(), uint32_t(data.size()));
 		count_durable();
-		if (!warned_staging_ && direct_->staged_bytes()) {
-			warned_staging_ = true;
-			log(LogLevel::warning,
-			    fmt::format(
-				    "{}: {}-byte frames are not a whole number of {}-byte blocks, "
-				    "so every other frame starts off a page boundary and is copied "
-				    "to aligned memory before its direct write (counted)",
-				    options_.path.string(), data.size(), block_));
-		}
+		warn_about_staging(data.size());
 		return located(status);
 	}
 
@@ -140,6 +154,7 @@ Status DiskSink::service(std::chrono::milliseconds timeout)
 		return {};
 	Status status = direct_->reap(timeout);
 	count_durable();
+	warn_about_staging(0);
 	return located(status);
 }
 

@@ -40,7 +40,9 @@ expect_usage_error "unknown option" "unknown option '--bogus'" record -o "$work/
 expect_usage_error "missing value" "needs a value" record -o
 expect_usage_error "bad size" "invalid size '12by4'" record -o "$work/x.raw" --size 12by4
 expect_usage_error "zero size" "invalid size '0x480'" record -o "$work/x.raw" --size 0x480
-expect_usage_error "bad format" "unknown format 'H264'" record -o "$work/x.raw" -f H264
+expect_usage_error "bad format" "unknown format 'H2645'" record -o "$work/x.raw" -f H2645
+expect_usage_error "pattern cannot make a camera format" "the built-in pattern cannot make H264" \
+	record -o "$work/x.raw" -s pattern -f H264
 expect_usage_error "odd width for YUYV" "even width" record -o "$work/x.raw" --size 641x480
 expect_usage_error "bad fps" "invalid frame rate 'fast'" record -o "$work/x.raw" --fps fast
 expect_usage_error "bad duration" "invalid duration '10 parsecs'" record -o "$work/x.raw" -d "10 parsecs"
