@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// V4l2Source's logic against a scripted fake device: memory-mode choice,
+// pinning, drop and error accounting, disconnects, timeouts and teardown. The
+// same behaviour is proven on a real driver (vivid) in tests/vm.
+#include <zcap/v4l2_source.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "fake_video_device.h"
+
+using namespace zcap;
+using zcap::test::FakeDriver;
+using zcap::test::FakeVideoDevice;
+
+namespace {
+
+constexpr unsigned kBuffers = 4;
+
+class V4l2SourceTest : public ::testing::Test {
+protected:
+	std::unique_ptr<V4l2Source> open(IoMode io, Status &status)
+	{
+		V4l2SourceOptions options;
+		options.device = "/dev/video-fake";
+		options.io = io;
+		options.buffers = kBuffers;
+		return V4l2Source::open(std::make_unique<FakeVideoDevice>(driver_), options,
+					status);
+	}
+	std::unique_ptr<V4l2Source> open(IoMode io = IoMode::automatic)
+	{
+		Status status;
+		auto source = open(io, status);
+		EXPECT_TRUE(status) << status.message();
+		return source;
+	}
+	void script(std::initializer_list<FakeDriver::Capture> captures)
+	{
+		driver_->script.insert(driver_->script.end(), captures);
+	}
+	static uint32_t first_word(const Frame &frame)
+	{
+		uint32_t word;
+		std::memcpy(&word, frame.data().data(), sizeof(word));
+		return word;
+	}
+	bool driver_holds(uint32_t index) const
+	{
+		return std::find(driver_->queued.begin(), driver_->queued.end(), index) !=
+		       driver_->queued.end();
+	}
+
+	std::shared_ptr<FakeDriver> driver_ = std::make_shared<FakeDriver>();
+	std::atomic<bool> stop_{false};
+};
+
+TEST_F(V4l2SourceTest, AutoPrefersUserptrOnTheMemfdPool)
+{
+	auto source = open();
+	ASSERT_TRUE(source);
+	EXPECT_EQ(source->io_mode(), IoMode::userptr);
+	EXPECT_EQ(source->io_note(), "userptr");
+	EXPECT_EQ(driver_->memory, V4L2_MEMORY_USERPTR);
+	EXPECT_EQ(driver_->queued.size(), kBuffers);
+
+	script({{0}});
+	ASSERT_TRUE(source->start());
+	auto frame = source->next_frame(stop_);
+	ASSERT_TRUE(frame);
+	// The device filled the pool's pages, which a file descriptor also
+	// reaches: the alias sendfile and splice need.
+	EXPECT_TRUE(frame->memfd().valid());
+	EXPECT_EQ(first_word(*frame), 0u);
+	EXPECT_EQ(reinterpret_cast<unsigned long>(frame->data().data()),
+		  driver_->userptrs[frame->slot_index()]);
+}
+
+TEST_F(V4l2SourceTest, AutoFallsBackToMmapAndSaysWhy)
+{
+	driver_->refuse_userptr = true;
+	auto source = open();
+	ASSERT_TRUE(source);
+	EXPECT_EQ(source->io_mode(), IoMode::mmap);
+	EXPECT_NE(source->io_note().find("mmap (userptr refused: "), std::string::npos)
+		<< source->io_note();
+	EXPECT_NE(source->description().find(source->io_note()), std::string::npos);
+
+	script({{0}});
+	ASSERT_TRUE(source->start());
+	auto frame = source->next_frame(stop_);
+	ASSERT_TRUE(frame);
+	EXPECT_TRUE(frame->dmabuf().valid()) << "MMAP buffers are exported with EXPBUF";
+	EXPECT_EQ(frame->data().data(), driver_->mmap_memory[frame->slot_index()].data());
+}
+
+TEST_F(V4l2SourceTest, UserptrRefusedOnlyAtQueueTimeAlsoFallsBack)
+{
+	driver_->refuse_userptr_queue = true;
+	auto source = open();
+	ASSERT_TRUE(source);
+	EXPECT_EQ(source->io_mode(), IoMode::mmap);
+	EXPECT_NE(source->io_note().find("VIDIOC_QBUF"), std::string::npos) << source->io_note();
+}
+
+TEST_F(V4l2SourceTest, ExplicitModeIsNotSecondGuessed)
+{
+	driver_->refuse_userptr = true;
+	Status status;
+	auto source = open(IoMode::userptr, status);
+	EXPECT_FALSE(source);
+	EXPECT_NE(status.message().find("VIDIOC_REQBUFS (userptr)"), std::string::npos)
+		<< status.message();
+}
+
+TEST_F(V4l2SourceTest, BufferIsQueuedAgainOnlyWhenTheLastReferenceGoes)
+{
+	auto source = open(IoMode::mmap);
+	ASSERT_TRUE(source);
+	script({{0}, {1}});
+	ASSERT_TRUE(source->start());
+
+	auto frame = source->next_frame(stop_);
+	ASSERT_TRUE(frame);
+	const uint32_t index = frame->slot_index();
+	EXPECT_FALSE(driver_holds(index));
+
+	Frame in_flight = *frame; // as an io_uring write would hold it
+	frame.reset();
+	EXPECT_FALSE(driver_holds(index)) << "queued while a write still reads it";
+	in_flight.reset();
+	EXPECT_TRUE(driver_holds(index));
+}
+
+TEST_F(V4l2SourceTest, SequenceGapsAreCountedAsDrops)
+{
+	auto source = open();
+	ASSERT_TRUE(source);
+	script({{10}, {11}, {15}, {16}});
+	ASSERT_TRUE(source->start());
+	std::vector<uint64_t> sequences;
+	for (int i = 0; i < 4; ++i) {
+		auto frame = source->next_frame(stop_);
+		ASSERT_TRUE(frame);
+		sequences.push_back(frame->sequence());
+		EXPECT_EQ(first_word(*frame), uint32_t(frame->sequence()));
+	}
+	EXPECT_EQ(sequences, (std::vector<uint64_t>{10, 11, 15, 16}));
+	EXPECT_EQ(source->stats().dropped, 3u);
+	EXPECT_EQ(source->stats().frames, 4u);
+}
+
+TEST_F(V4l2SourceTest, SequenceWrapIsNotADrop)
+{
+	auto source = open();
+	ASSERT_TRUE(source);
+	script({{0xffffffffu}, {0}});
+	ASSERT_TRUE(source->start());
+	auto a = source->next_frame(stop_);
+	auto b = source->next_frame(stop_);
+	ASSERT_TRUE(a && b);
+	EXPECT_EQ(b->sequence(), a->sequence() + 1);
+	EXPECT_EQ(source->stats().dropped, 0u);
+}
+
+TEST_F(V4l2SourceTest, CorruptBuffersAreCountedSkippedAndRequeued)
+{
+	auto source = open();
+	ASSERT_TRUE(source);
+	script({{0}, {1, V4L2_BUF_FLAG_ERROR}, {2}});
+	ASSERT_TRUE(source->start());
+	auto a = source->next_frame(stop_);
+	auto b = source->next_frame(stop_);
+	ASSERT_TRUE(a && b);
+	EXPECT_EQ(a->sequence(), 0u);
+	EXPECT_EQ(b->sequence(), 2u);
+	EXPECT_EQ(source->stats().errors, 1u);
+	EXPECT_EQ(source->stats().frames, 2u);
+	EXPECT_EQ(driver_->queued.size(), kBuffers - 2) << "the corrupt buffer went back";
+}
+
+TEST_F(V4l2SourceTest, DisconnectEndsTheCaptureWithAClearError)
+{
+	auto source = open();
+	ASSERT_TRUE(source);
+	script({{0}, {0, 0, ENODEV}});
+	ASSERT_TRUE(source->start());
+	auto frame = source->next_frame(stop_);
+	ASSERT_TRUE(frame);
+	EXPECT_FALSE(source->next_frame(stop_));
+	EXPECT_EQ(source->last_error().message(),
+		  "/dev/video-fake was disconnected: No such device");
+	// The frame captured before stays valid until its holder lets go.
+	EXPECT_EQ(first_word(*frame), 0u);
+}
+
+TEST_F(V4l2SourceTest, NoFrameForTooLongIsATimeout)
+{
+	auto source = open();
+	ASSERT_TRUE(source);
+	ASSERT_TRUE(source->start());
+	const auto begin = std::chrono::steady_clock::now();
+	EXPECT_FALSE(source->next_frame(stop_));
+	EXPECT_GE(std::chrono::steady_clock::now() - begin, V4l2Source::kMinTimeout);
+	EXPECT_EQ(source->last_error().code(), std::errc::timed_out);
+	EXPECT_NE(source->last_error().message().find("no frame for"), std::string::npos);
+}
+
+TEST_F(V4l2SourceTest, StopFlagEndsTheWaitWithoutAnError)
+{
+	auto source = open();
+	ASSERT_TRUE(source);
+	ASSERT_TRUE(source->start());
+	stop_ = true;
+	EXPECT_FALSE(source->next_frame(stop_));
+	EXPECT_TRUE(source->last_error());
+}
+
+TEST_F(V4l2SourceTest, AdjustedFormatIsRefused)
+{
+	V4l2SourceOptions options;
+	options.device = "/dev/video-fake";
+	options.fourcc = V4L2_PIX_FMT_NV12;
+	Status status;
+	auto source = V4l2Source::open(std::make_unique<FakeVideoDevice>(driver_), options, status);
+	EXPECT_FALSE(source);
+	EXPECT_EQ(status.message(), "/dev/video-fake does not capture NV12 (it offers YUYV; see "
+				    "zcap formats -d /dev/video-fake)");
+}
+
+TEST_F(V4l2SourceTest, FrameRateIsAskedFor)
+{
+	V4l2SourceOptions options;
+	options.device = "/dev/video-fake";
+	options.rate = {25, 1};
+	Status status;
+	auto source = V4l2Source::open(std::make_unique<FakeVideoDevice>(driver_), options, status);
+	ASSERT_TRUE(source) << status.message();
+	EXPECT_EQ(driver_->timeperframe_den, 25u);
+	EXPECT_EQ(source->frame_rate().num, 25u);
+	EXPECT_EQ(source->frame_rate().den, 1u);
+}
+
+TEST_F(V4l2SourceTest, MultiPlanarSingleBufferFormatCaptures)
+{
+	driver_->mplane = true;
+	auto source = open(IoMode::mmap);
+	ASSERT_TRUE(source);
+	script({{7}});
+	ASSERT_TRUE(source->start());
+	auto frame = source->next_frame(stop_);
+	ASSERT_TRUE(frame);
+	EXPECT_EQ(frame->data().size(), driver_->size_image());
+	EXPECT_EQ(first_word(*frame), 7u);
+}
+
+TEST_F(V4l2SourceTest, FormatsSplitOverSeveralBuffersAreRefusedClearly)
+{
+	driver_->mplane = true;
+	driver_->planes = 2;
+	Status status;
+	auto source = open(IoMode::automatic, status);
+	EXPECT_FALSE(source);
+	EXPECT_NE(status.message().find("separate buffers"), std::string::npos) << status.message();
+}
+
+TEST_F(V4l2SourceTest, TeardownStopsStreamingAndFreesTheBuffers)
+{
+	{
+		auto source = open(IoMode::mmap);
+		ASSERT_TRUE(source);
+		script({{0}});
+		ASSERT_TRUE(source->start());
+		ASSERT_TRUE(source->next_frame(stop_));
+	}
+	EXPECT_FALSE(driver_->streaming);
+	EXPECT_EQ(driver_->mapped, 0u);
+	EXPECT_EQ(driver_->buffers, 0u) << "REQBUFS(0) frees the driver's buffers";
+}
+
+} // namespace
