@@ -362,8 +362,9 @@ void print_summary(const RecordOptions &o, const RunReport &r)
 		   o.output.string());
 	fmt::print("  source: {} ({})\n", r.source.description(), r.source_note);
 	if (uint64_t dropped = r.source.stats().dropped.load())
-		fmt::print("  the source dropped {} frames: every buffer was still in use\n",
-			   dropped);
+		fmt::print(
+			"  device dropped {} frames: every buffer was still pinned by the sinks\n",
+			dropped);
 	if (uint64_t errors = r.source.stats().errors.load())
 		fmt::print("  the device marked {} frames as corrupt; they were skipped\n", errors);
 	fmt::print("  written via {}: {:.0f} MB/s, {} dropped, {} copied by the CPU\n",
