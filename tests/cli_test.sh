@@ -45,11 +45,12 @@ expect_usage_error "pattern cannot make a camera format" "the built-in pattern c
 	record -o "$work/x.raw" -s pattern -f H264
 expect_usage_error "odd width for YUYV" "even width" record -o "$work/x.raw" --size 641x480
 expect_usage_error "bad fps" "invalid frame rate 'fast'" record -o "$work/x.raw" --fps fast
-expect_usage_error "bad duration" "invalid duration '10 parsecs'" record -o "$work/x.raw" -d "10 parsecs"
+expect_usage_error "bad duration" "invalid duration '10 parsecs'" record -o "$work/x.raw" -t "10 parsecs"
 expect_usage_error "zero frames" "invalid frame count '0'" record -o "$work/x.raw" -n 0
-expect_usage_error "frames and duration" "cannot be combined" record -o "$work/x.raw" -n 3 -d 1s
+expect_usage_error "frames and duration" "cannot be combined" record -o "$work/x.raw" -n 3 -t 1s
 expect_usage_error "bad policy" "invalid policy" record -o "$work/x.raw" --policy maybe
 check "a missing device is a clear failure" bash -c "\"$zcap\" record -o \"$work/x.raw\" -s /dev/video9 2>&1 | grep -q \"cannot open /dev/video9\""
+check "-d names the device too" bash -c "\"$zcap\" record -o \"$work/x.raw\" -d /dev/video9 2>&1 | grep -q \"cannot open /dev/video9\""
 check "no file left by bad arguments" test ! -e "$work/x.raw"
 
 check "help documents the options" bash -c "'$zcap' record --help | grep -q -- '--queue-depth'"
@@ -125,7 +126,7 @@ for sig in INT TERM; do
 done
 
 # --duration is honoured at the frame rate.
-"$zcap" record -q -o "$work/d.raw" --size 320x240 --fps 20 -d 1s
+"$zcap" record -q -o "$work/d.raw" --size 320x240 --fps 20 -t 1s
 frames=$(( $(stat -c %s "$work/d.raw") / (320 * 240 * 2) ))
 check "1 s at 20 fps gives 20 frames (got $frames)" test $frames -eq 20
 

@@ -52,6 +52,7 @@ Options:
   -s, --source SOURCE    auto (default): a camera if there is one, else the
                          built-in pattern; 'pattern': the built-in pattern;
                          /dev/videoN: that V4L2 device
+  -d, --device DEV       the V4L2 device to record (same as --source DEV)
       --size WxH         frame size (a camera's current size, else 1280x720)
   -f, --format FOURCC    YUYV, UYVY, NV12, GREY, RGB24, BGRA, or any fourcc
                          the camera offers (a camera's current one, else YUYV)
@@ -62,7 +63,7 @@ Options:
                          mmap (driver buffers, exported as DMA-BUF), dmabuf
                          (DRM dumb buffers through libdrm)
   -n, --frames N         stop after N frames
-  -d, --duration TIME    stop after TIME (10s, 500ms, 2m, 1h)
+  -t, --duration TIME    stop after TIME (10s, 500ms, 2m, 1h)
       --queue-depth N    disk writes in flight (default 8)
       --queue-frames N   frames that may wait for the disk (default 4)
       --policy drop|block
@@ -119,7 +120,8 @@ RecordOptions parse_options(int argc, char **argv)
 		{"format", required_argument, nullptr, 'f'},
 		{"fps", required_argument, nullptr, kFps},
 		{"frames", required_argument, nullptr, 'n'},
-		{"duration", required_argument, nullptr, 'd'},
+		{"device", required_argument, nullptr, 'd'},
+		{"duration", required_argument, nullptr, 't'},
 		{"queue-depth", required_argument, nullptr, kQueueDepth},
 		{"queue-frames", required_argument, nullptr, kQueueFrames},
 		{"policy", required_argument, nullptr, kPolicy},
@@ -136,13 +138,20 @@ RecordOptions parse_options(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, ":o:s:f:n:d:qh", longopts, nullptr)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:s:d:f:n:t:qh", longopts, nullptr)) != -1) {
 		std::string_view arg = optarg ? optarg : "";
 		switch (c) {
 		case 'o':
 			o.output = optarg;
 			break;
 		case 's':
+			o.source = optarg;
+			break;
+		case 'd':
+			if (arg.empty() || arg == "auto" || arg == "pattern")
+				throw UsageError(fmt::format(
+					"invalid device '{}': expected a path such as /dev/video0",
+					arg));
 			o.source = optarg;
 			break;
 		case kSize:
@@ -167,7 +176,7 @@ RecordOptions parse_options(int argc, char **argv)
 		case 'n':
 			o.limits.frames = parse_count(arg, "frame count", uint64_t(1) << 40);
 			break;
-		case 'd':
+		case 't':
 			o.limits.duration = parse_duration(arg);
 			break;
 		case kQueueDepth:
