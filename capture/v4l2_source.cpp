@@ -309,7 +309,15 @@ Status V4l2Source::try_io(IoMode mode)
 			exp.index = i;
 			exp.flags = O_RDONLY | O_CLOEXEC;
 			FdAlias dmabuf;
-			if (device_->ioctl(VIDIOC_EXPBUF, &exp) == 0) {
+			int ret = device_->ioctl(VIDIOC_EXPBUF, &exp);
+			if (ret == -EINVAL && !mplane) {
+				// libv4l-mplane shows a multi-planar node as a
+				// single-planar one but passes VIDIOC_EXPBUF on
+				// untranslated: the kernel wants the MPLANE type.
+				exp.type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
+				ret = device_->ioctl(VIDIOC_EXPBUF, &exp);
+			}
+			if (ret == 0) {
 				exported_.emplace_back(exp.fd);
 				dmabuf = {exp.fd, 0};
 			}
@@ -367,9 +375,9 @@ std::string V4l2Source::description() const
 {
 	std::string rate = rate_.unlimited() ? std::string("at the device's rate")
 					     : fmt::format("at {:g} fps", rate_.value());
-	return fmt::format("{} ({}, {}) {}x{} {} {}, {} buffers", device_->path(), card_, driver_,
-			   format_.width, format_.height, fourcc_name(format_.fourcc), rate,
-			   io_note_);
+	return fmt::format("{} ({}, {}) {}x{} {} {}, {}, {} buffers", device_->path(), card_,
+			   driver_, format_.width, format_.height, fourcc_name(format_.fourcc),
+			   rate, io_note_, slots_.size());
 }
 
 std::vector<MemoryRegion> V4l2Source::memory_regions() const
@@ -497,7 +505,9 @@ void V4l2Source::recycle(FrameSlot &slot) noexcept
 	if (drm_)
 		drm_->end_cpu_access(slot.index());
 	if (streaming_.load()) {
-		if (int ret = queue(slot.index()); ret < 0)
+		// A disconnected node (ENODEV) takes no buffer back; the
+		// capture ends with that error from next_frame().
+		if (int ret = queue(slot.index()); ret < 0 && ret != -ENODEV)
 			log(LogLevel::warning,
 			    fmt::format("{}: cannot queue buffer {} again: {}", device_->path(),
 					slot.index(), errno_text(ret)));

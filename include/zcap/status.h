@@ -22,7 +22,8 @@ public:
 	{
 		return {std::error_code(err, std::system_category()), std::move(context)};
 	}
-	/// A failure that is not an errno (bad input): carries EINVAL.
+	/// A failure that is not an errno (bad input): carries EINVAL, in the
+	/// generic category so that message() knows the text says it all.
 	static Status invalid(std::string message)
 	{
 		return {std::make_error_code(std::errc::invalid_argument), std::move(message)};
@@ -45,8 +46,8 @@ public:
 	{
 		if (ok())
 			return "ok";
-		if (code_ == std::errc::invalid_argument && !context_.empty())
-			return context_;
+		if (code_ == std::make_error_code(std::errc::invalid_argument) && !context_.empty())
+			return context_; // from invalid(): no system reason to add
 		return context_.empty() ? code_.message() : context_ + ": " + code_.message();
 	}
 

@@ -1,0 +1,704 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// zcap's V4L2 capture for real, inside the QEMU guest of tests/vm/run-in-guest:
+// vivid frames go through V4l2Source into a zcap::Pipeline with two sinks, a
+// checksum sink (below) and the disk sink writing a raw file on /mnt/disk, and
+// the file is read back frame by frame against the checksums taken as the
+// frames were handed over. See README.md here for the tests and the two VM
+// runs (vivid parameters) they need; every device is expected to exist.
+
+#include <fcntl.h>
+#include <linux/dma-buf.h>
+#include <linux/videodev2.h>
+#include <spawn.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <zcap/disk_sink.h>
+#include <zcap/log.h>
+#include <zcap/pipeline.h>
+#include <zcap/unique_fd.h>
+#include <zcap/v4l2_source.h>
+
+#include "test_files.h"
+
+using namespace zcap;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+extern char **environ;
+
+namespace {
+
+/// vivid's single-planar node (multiplanar=1) and multi-planar one (=2).
+const std::string kSinglePlanarNode = "/dev/video0";
+const std::string kMultiPlanarNode = "/dev/video1";
+
+/// Small enough for TCG; 640x480 YUYV (614400 bytes = 150 pages) and RGB24
+/// (921600 bytes = 225 pages) frames are whole 4 KiB blocks, so the disk sink
+/// writes them without seam copies.
+constexpr uint32_t kWidth = 640;
+constexpr uint32_t kHeight = 480;
+/// The fastest rate vivid's webcam input offers at 640x480.
+constexpr FrameRate kRate{25, 1};
+/// Frames per capture of the matrix: a few buffer cycles, 0.4 s at kRate.
+constexpr uint64_t kMatrixFrames = 10;
+
+/// Queueing as `zcap record` does: each sink may have this many frames
+/// waiting; the disk sink this many writes in flight; and the source enough
+/// buffers for all of them plus the frame being made and the one a sink
+/// thread holds, so that nothing waits for a buffer.
+constexpr unsigned kQueueFrames = 4;
+constexpr unsigned kQueueDepth = 8;
+constexpr unsigned kSpareBuffers = 2;
+constexpr unsigned kBuffers = kQueueFrames + kQueueDepth + kSpareBuffers;
+
+/// Buffers the device-clean check asks the driver for.
+constexpr unsigned kCleanCheckBuffers = 4;
+
+/// vivid's control names (drivers/media/test-drivers/vivid/vivid-ctrls.c).
+constexpr std::string_view kBufferErrorControl = "Inject V4L2_BUF_FLAG_ERROR";
+constexpr std::string_view kDisconnectControl = "Disconnect";
+
+/// 64-bit FNV-1a: a checksum of the frame's bytes.
+uint64_t fnv1a(std::span<const std::byte> bytes)
+{
+	constexpr uint64_t kOffsetBasis = 0xcbf29ce484222325ull;
+	constexpr uint64_t kPrime = 0x100000001b3ull;
+	uint64_t hash = kOffsetBasis;
+	for (std::byte b : bytes)
+		hash = (hash ^ uint64_t(b)) * kPrime;
+	return hash;
+}
+
+std::string errno_text()
+{
+	return fmt::format("{} (errno {})", std::strerror(errno), errno);
+}
+
+/// What the checksum sink saw of one frame.
+struct FrameRecord {
+	uint64_t sequence = 0;
+	uint64_t checksum = 0;
+	uint64_t timestamp_ns = 0;		 ///< the driver's capture time
+	Clock::time_point received;		 ///< when the sink got the frame
+	const std::byte *address = nullptr;	 ///< where the frame's bytes lay
+	bool has_dmabuf = false;		 ///< frame.dmabuf() is an open DMA-BUF
+	std::optional<uint64_t> dmabuf_checksum; ///< of the same bytes, read via the DMA-BUF
+};
+
+/// The checksum of the bytes of @p frame read through a read-only mapping of
+/// its DMA-BUF (between DMA_BUF_IOCTL_SYNC calls), or nothing on failure.
+std::optional<uint64_t> dmabuf_checksum(const Frame &frame)
+{
+	const FdAlias dmabuf = frame.dmabuf();
+	const off_t size = lseek(dmabuf.fd, 0, SEEK_END);
+	if (size <= 0 || uint64_t(size) < dmabuf.offset + frame.data().size())
+		return std::nullopt;
+	void *map = mmap(nullptr, size_t(size), PROT_READ, MAP_SHARED, dmabuf.fd, 0);
+	if (map == MAP_FAILED)
+		return std::nullopt;
+	dma_buf_sync sync{DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ};
+	ioctl(dmabuf.fd, DMA_BUF_IOCTL_SYNC, &sync);
+	uint64_t checksum = fnv1a(std::span(static_cast<const std::byte *>(map) + dmabuf.offset,
+					    frame.data().size()));
+	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
+	ioctl(dmabuf.fd, DMA_BUF_IOCTL_SYNC, &sync);
+	munmap(map, size_t(size));
+	return checksum;
+}
+
+/// Called by the checksum sink, on its thread, after recording each frame,
+/// with the number of frames it has received.
+using FrameHook = std::function<void(uint64_t received)>;
+
+/// A sink that records the checksum of every frame as it is handed over, and
+/// of the same bytes read through the frame's DMA-BUF when it has one.
+class ChecksumSink final : public Sink {
+public:
+	explicit ChecksumSink(FrameHook hook) : hook_(std::move(hook)) {}
+
+	std::string description() const override { return "checksums"; }
+	Status start(const StreamInfo &) override { return {}; }
+	Status write(const Frame &frame) override
+	{
+		FrameRecord r;
+		r.sequence = frame.sequence();
+		r.checksum = fnv1a(frame.data());
+		r.timestamp_ns = frame.timestamp_ns();
+		r.received = Clock::now();
+		r.address = frame.data().data();
+		struct stat st;
+		r.has_dmabuf = frame.dmabuf().valid() && fstat(frame.dmabuf().fd, &st) == 0;
+		if (r.has_dmabuf)
+			r.dmabuf_checksum = dmabuf_checksum(frame);
+		records_.push_back(r);
+		stats_.frames.fetch_add(1);
+		stats_.bytes.fetch_add(frame.data().size());
+		if (hook_)
+			hook_(records_.size());
+		return {};
+	}
+	bool busy() const override { return false; }
+	Status service(std::chrono::milliseconds) override { return {}; }
+	Status finish() override { return {}; }
+
+	/// Read after Pipeline::run() has returned (the sink thread is gone).
+	const std::vector<FrameRecord> &records() const { return records_; }
+
+private:
+	FrameHook hook_;
+	std::vector<FrameRecord> records_;
+};
+
+/// Collects the library's warnings while it lives.
+class LogCapture {
+public:
+	LogCapture()
+	{
+		set_log_handler([this](LogLevel level, std::string_view message) {
+			std::lock_guard lock(lock_);
+			if (level == LogLevel::warning)
+				warnings_.emplace_back(message);
+		});
+	}
+	~LogCapture() { set_log_handler({}); }
+	std::vector<std::string> warnings()
+	{
+		std::lock_guard lock(lock_);
+		return warnings_;
+	}
+
+private:
+	std::mutex lock_;
+	std::vector<std::string> warnings_;
+};
+
+/// What to capture.
+struct CaptureSetup {
+	std::string device;
+	uint32_t fourcc = pixfmt::YUYV;
+	IoMode io = IoMode::automatic;
+	uint64_t frames = kMatrixFrames;
+	FrameRate rate = kRate;
+};
+
+/// A finished capture: the source (still open, for its stats and mappings),
+/// the pipeline with its sinks, and what the run returned.
+struct Capture {
+	std::unique_ptr<V4l2Source> source;
+	std::unique_ptr<Pipeline> pipeline;
+	const ChecksumSink *checksums = nullptr;
+	fs::path file;
+	Status status;
+	std::vector<std::string> warnings;
+
+	/// Closes the pipeline, then the source (which the pipeline refers to).
+	void close()
+	{
+		pipeline.reset();
+		source.reset();
+	}
+
+	const std::vector<FrameRecord> &records() const { return checksums->records(); }
+	const SinkStats &disk() const { return pipeline->sink(1).stats(); }
+	uint32_t frame_size() const { return source->format().size_image; }
+};
+
+/// Opens @p setup's device and runs it into the checksum sink and a disk sink
+/// writing @p file, both with OverflowPolicy::block: no frame is skipped.
+/// @p hook runs after each checksum; it may read c.source.
+void capture(const CaptureSetup &setup, const fs::path &file, Capture &c, FrameHook hook = {})
+{
+	V4l2SourceOptions options;
+	options.device = setup.device;
+	options.fourcc = setup.fourcc;
+	options.width = kWidth;
+	options.height = kHeight;
+	options.rate = setup.rate;
+	options.io = setup.io;
+	options.buffers = kBuffers;
+	Status status;
+	c.source = V4l2Source::open(options, status);
+	ASSERT_TRUE(c.source) << status.message();
+	ASSERT_EQ(c.source->format().fourcc, setup.fourcc);
+	ASSERT_EQ(c.source->format().width, kWidth);
+	ASSERT_EQ(c.source->format().height, kHeight);
+
+	LogCapture log;
+	c.file = file;
+	c.pipeline = std::make_unique<Pipeline>(*c.source);
+	auto checksums = std::make_unique<ChecksumSink>(std::move(hook));
+	c.checksums = checksums.get();
+	const SinkOptions block{kQueueFrames, OverflowPolicy::block};
+	c.pipeline->add_sink(std::move(checksums), block);
+	c.pipeline->add_sink(make_disk_sink({.path = file, .queue_depth = kQueueDepth}), block);
+	std::atomic<bool> stop{false};
+	c.status = c.pipeline->run({.frames = setup.frames}, stop);
+	c.warnings = log.warnings();
+	std::printf("%s: %s: %llu frames (%llu dropped, %llu errors), disk %s, %llu of %llu "
+		    "bytes copied\n",
+		    setup.device.c_str(), c.source->description().c_str(),
+		    static_cast<unsigned long long>(c.source->stats().frames.load()),
+		    static_cast<unsigned long long>(c.source->stats().dropped.load()),
+		    static_cast<unsigned long long>(c.source->stats().errors.load()),
+		    std::string(io_path_name(c.disk().io_path.load())).c_str(),
+		    static_cast<unsigned long long>(c.disk().copied_bytes.load()),
+		    static_cast<unsigned long long>(c.disk().bytes.load()));
+}
+
+/// The file holds exactly the frames the checksum sink saw, in order, whole.
+void expect_file_matches(const Capture &c)
+{
+	const auto &records = c.records();
+	const uint64_t size = c.frame_size();
+	EXPECT_EQ(c.disk().frames.load(), records.size());
+	EXPECT_EQ(c.disk().bytes.load(), records.size() * size);
+	EXPECT_EQ(c.disk().dropped.load(), 0u);
+	ASSERT_EQ(fs::file_size(c.file), records.size() * size) << c.file;
+
+	std::ifstream in(c.file, std::ios::binary);
+	std::vector<std::byte> frame(size);
+	for (size_t i = 0; i < records.size(); ++i) {
+		ASSERT_TRUE(in.read(reinterpret_cast<char *>(frame.data()), std::streamsize(size)))
+			<< "frame " << i << " of " << c.file;
+		ASSERT_EQ(fnv1a(frame), records[i].checksum)
+			<< "frame " << i << " (sequence " << records[i].sequence
+			<< ") differs on disk";
+	}
+}
+
+/// Sequence numbers rise; every one missing is a frame the source counted as
+/// dropped (no buffer queued) or as an error (skipped).
+void expect_sequences_accounted(const Capture &c)
+{
+	const auto &records = c.records();
+	ASSERT_FALSE(records.empty());
+	uint64_t missing = 0;
+	for (size_t i = 1; i < records.size(); ++i) {
+		ASSERT_GT(records[i].sequence, records[i - 1].sequence) << "frame " << i;
+		missing += records[i].sequence - records[i - 1].sequence - 1;
+	}
+	EXPECT_EQ(missing, c.source->stats().dropped.load() + c.source->stats().errors.load());
+	EXPECT_EQ(c.source->stats().frames.load(), records.size());
+}
+
+/// The VmFlags line of /proc/self/smaps for the mapping holding @p address.
+std::string vm_flags(const void *address)
+{
+	std::ifstream smaps("/proc/self/smaps");
+	const auto target = reinterpret_cast<uintptr_t>(address);
+	bool inside = false;
+	std::string line;
+	while (std::getline(smaps, line)) {
+		unsigned long start, end;
+		if (std::sscanf(line.c_str(), "%lx-%lx ", &start, &end) == 2)
+			inside = start <= target && target < end;
+		else if (inside && line.starts_with("VmFlags:"))
+			return line;
+	}
+	return {};
+}
+
+/// Whether @p address lies in a VM_PFNMAP mapping ("pf"): pages the kernel
+/// cannot pin, so O_DIRECT from them fails with EFAULT.
+bool pfnmap(const void *address)
+{
+	return (vm_flags(address) + " ").find(" pf ") != std::string::npos;
+}
+
+/// How the disk sink wrote: directly, through io_uring, from registered
+/// buffers only if @p expect_registered (io_uring in 6.1 registers anonymous,
+/// shmem and hugetlb memory: memfd USERPTR buffers; it refuses other
+/// file-backed mappings such as vivid's MMAP buffers, EOPNOTSUPP, and cannot
+/// pin VM_PFNMAP ones). Frames in VM_PFNMAP memory cannot be written directly
+/// at all: every byte was copied to staging (the frames are whole blocks, no
+/// seam), with one warning. Other frames: not a byte copied, no warning.
+void expect_disk_io(const Capture &c, bool expect_pfnmap, bool expect_registered)
+{
+	const auto &records = c.records();
+	ASSERT_FALSE(records.empty());
+	const std::string flags = vm_flags(records.front().address);
+	std::printf("frame memory %s\n", flags.c_str());
+	const bool staged = pfnmap(records.front().address);
+	EXPECT_EQ(staged, expect_pfnmap) << flags;
+	EXPECT_EQ(c.disk().io_path.load(),
+		  expect_registered ? IoPath::uring_direct_fixed : IoPath::uring_direct)
+		<< io_path_name(c.disk().io_path.load());
+	if (staged) {
+		EXPECT_EQ(c.disk().copied_bytes.load(), c.disk().bytes.load());
+		ASSERT_EQ(c.warnings.size(), 1u) << fmt::format("{}", fmt::join(c.warnings, "\n"));
+		EXPECT_NE(c.warnings[0].find("EFAULT, a VM_PFNMAP mapping"), std::string::npos)
+			<< c.warnings[0];
+	} else {
+		EXPECT_EQ(c.disk().copied_bytes.load(), 0u);
+		EXPECT_TRUE(c.warnings.empty()) << fmt::format("{}", fmt::join(c.warnings, "\n"));
+	}
+}
+
+/// Every frame carries an open DMA-BUF if @p expected, and reading the frame
+/// through it gives the very bytes the frame showed.
+void expect_dmabufs(const Capture &c, bool expected)
+{
+	for (const FrameRecord &r : c.records()) {
+		EXPECT_EQ(r.has_dmabuf, expected) << "sequence " << r.sequence;
+		if (r.has_dmabuf) {
+			EXPECT_EQ(r.dmabuf_checksum, r.checksum) << "sequence " << r.sequence;
+		}
+	}
+}
+
+/// The raw (not libv4l2) device_caps of @p path.
+uint32_t raw_device_caps(const std::string &path)
+{
+	UniqueFd fd(open(path.c_str(), O_RDWR | O_CLOEXEC));
+	EXPECT_TRUE(fd) << path << ": " << errno_text();
+	v4l2_capability cap{};
+	EXPECT_EQ(ioctl(fd.get(), VIDIOC_QUERYCAP, &cap), 0) << path << ": " << errno_text();
+	return cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps : cap.capabilities;
+}
+
+/// Nothing of a capture is left on @p path: a raw open can allocate MMAP
+/// buffers (none still allocated or streaming: no EBUSY) and stream.
+void expect_device_clean(const std::string &path)
+{
+	SCOPED_TRACE(path + " left clean");
+	UniqueFd fd(open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+	ASSERT_TRUE(fd) << errno_text();
+	const bool mplane = raw_device_caps(path) & V4L2_CAP_VIDEO_CAPTURE_MPLANE;
+	int type = mplane ? V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE : V4L2_BUF_TYPE_VIDEO_CAPTURE;
+	v4l2_requestbuffers req{};
+	req.count = kCleanCheckBuffers;
+	req.type = type;
+	req.memory = V4L2_MEMORY_MMAP;
+	ASSERT_EQ(ioctl(fd.get(), VIDIOC_REQBUFS, &req), 0) << "REQBUFS: " << errno_text();
+	EXPECT_GT(req.count, 0u);
+	EXPECT_EQ(ioctl(fd.get(), VIDIOC_STREAMON, &type), 0) << "STREAMON: " << errno_text();
+	EXPECT_EQ(ioctl(fd.get(), VIDIOC_STREAMOFF, &type), 0) << "STREAMOFF: " << errno_text();
+	req.count = 0;
+	EXPECT_EQ(ioctl(fd.get(), VIDIOC_REQBUFS, &req), 0) << "REQBUFS 0: " << errno_text();
+}
+
+/// Runs @p argv with stdout and stderr to @p log; its wait status, or a
+/// negative errno when it could not be run.
+int run_program(const std::vector<std::string> &argv, const fs::path &log)
+{
+	std::vector<char *> args;
+	for (const std::string &arg : argv)
+		args.push_back(const_cast<char *>(arg.c_str()));
+	args.push_back(nullptr);
+	posix_spawn_file_actions_t actions;
+	posix_spawn_file_actions_init(&actions);
+	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+					 O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+	pid_t pid;
+	int ret = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+	posix_spawn_file_actions_destroy(&actions);
+	if (ret)
+		return -ret;
+	int wstatus;
+	while (waitpid(pid, &wstatus, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return wstatus;
+}
+
+/// A vivid control on a second descriptor of a node, found by name.
+class VividControl {
+public:
+	VividControl(const std::string &path, std::string_view name)
+	    : fd_(open(path.c_str(), O_RDWR | O_CLOEXEC))
+	{
+		EXPECT_TRUE(fd_) << path << ": " << errno_text();
+		std::string names;
+		v4l2_queryctrl q{};
+		q.id = V4L2_CTRL_FLAG_NEXT_CTRL;
+		while (ioctl(fd_.get(), VIDIOC_QUERYCTRL, &q) == 0) {
+			if (std::string_view(reinterpret_cast<const char *>(q.name)) == name)
+				id_ = q.id;
+			names += fmt::format(" '{}'", reinterpret_cast<const char *>(q.name));
+			q.id |= V4L2_CTRL_FLAG_NEXT_CTRL;
+		}
+		EXPECT_NE(id_, 0u) << path << " has no control '" << name << "'; it has" << names;
+	}
+
+	bool found() const { return id_ != 0; }
+
+	/// Presses the button; returns 0 or an errno.
+	int press()
+	{
+		v4l2_control control{id_, 1};
+		return ioctl(fd_.get(), VIDIOC_S_CTRL, &control) == 0 ? 0 : errno;
+	}
+
+private:
+	UniqueFd fd_;
+	uint32_t id_ = 0;
+};
+
+// --- The capture matrix --------------------------------------------------------
+
+struct MatrixCase {
+	std::string device;
+	uint32_t fourcc;
+	IoMode io;
+};
+
+std::string matrix_case_name(const testing::TestParamInfo<MatrixCase> &info)
+{
+	const MatrixCase &c = info.param;
+	return fmt::format("{}_{}_{}", c.device == kMultiPlanarNode ? "mplane" : "splane",
+			   fourcc_name(c.fourcc), io_mode_name(c.io));
+}
+
+std::vector<MatrixCase> matrix_cases()
+{
+	std::vector<MatrixCase> cases;
+	for (const std::string &device : {kSinglePlanarNode, kMultiPlanarNode})
+		for (uint32_t fourcc : {pixfmt::YUYV, pixfmt::RGB24})
+			for (IoMode io : {IoMode::userptr, IoMode::mmap, IoMode::dmabuf})
+				cases.push_back({device, fourcc, io});
+	return cases;
+}
+
+class GuestCaptureMatrix : public testing::TestWithParam<MatrixCase> {};
+
+} // namespace
+
+// libv4l2's mplane plugin shows the multi-planar node to V4l2Source as a
+// single-planar one; the kernel node itself only speaks the MPLANE API, so
+// captures from it go through the multi-planar path.
+TEST(GuestCapture, NodesAreSingleAndMultiPlanarOnly)
+{
+	const uint32_t single = raw_device_caps(kSinglePlanarNode);
+	EXPECT_TRUE(single & V4L2_CAP_VIDEO_CAPTURE);
+	EXPECT_FALSE(single & V4L2_CAP_VIDEO_CAPTURE_MPLANE);
+	const uint32_t multi = raw_device_caps(kMultiPlanarNode);
+	EXPECT_TRUE(multi & V4L2_CAP_VIDEO_CAPTURE_MPLANE);
+	EXPECT_FALSE(multi & V4L2_CAP_VIDEO_CAPTURE);
+}
+
+TEST_P(GuestCaptureMatrix, EveryFrameOnDiskAsHandedOver)
+{
+	const MatrixCase &m = GetParam();
+	test::TempDir dir(".");
+	Capture c;
+	ASSERT_NO_FATAL_FAILURE(capture({m.device, m.fourcc, m.io}, dir / "capture.raw", c));
+	ASSERT_TRUE(c.status) << c.status.message();
+	EXPECT_EQ(c.source->io_mode(), m.io);
+	ASSERT_EQ(c.records().size(), kMatrixFrames);
+	EXPECT_EQ(c.frame_size() % 4096, 0u) << "the frames are whole pages (see kWidth)";
+	ASSERT_NO_FATAL_FAILURE(expect_file_matches(c));
+	ASSERT_NO_FATAL_FAILURE(expect_sequences_accounted(c));
+
+	// USERPTR frames live in memfd pages; MMAP frames in vb2-vmalloc pages
+	// mapped with remap_vmalloc_range(); both pin. vgem's DMA-BUF mappings
+	// (drm_gem_shmem_mmap() in 6.1) are VM_PFNMAP: every frame is staged.
+	expect_disk_io(c, m.io == IoMode::dmabuf, m.io == IoMode::userptr);
+	// MMAP frames carry the EXPBUF DMA-BUF, DMABUF frames the vgem one.
+	expect_dmabufs(c, m.io != IoMode::userptr);
+	if (m.io == IoMode::dmabuf) {
+		EXPECT_NE(c.source->io_note().find("vgem"), std::string::npos)
+			<< c.source->io_note();
+	}
+
+	c.close();
+	expect_device_clean(m.device);
+}
+
+INSTANTIATE_TEST_SUITE_P(Vivid, GuestCaptureMatrix, testing::ValuesIn(matrix_cases()),
+			 matrix_case_name);
+
+TEST(GuestCapture, AutoPicksUserptr)
+{
+	for (const std::string &device : {kSinglePlanarNode, kMultiPlanarNode}) {
+		V4l2SourceOptions options;
+		options.device = device;
+		Status status;
+		auto source = V4l2Source::open(options, status);
+		ASSERT_TRUE(source) << status.message();
+		EXPECT_EQ(source->io_mode(), IoMode::userptr) << device;
+		EXPECT_EQ(source->io_note(), "userptr") << device;
+		EXPECT_NE(source->description().find("userptr"), std::string::npos);
+	}
+}
+
+TEST(GuestCapture, FrameRate25)
+{
+	// 1.8 s at 25 fps: 44 intervals.
+	constexpr uint64_t kFrames = 45;
+	constexpr double kTolerance = 0.10;
+	test::TempDir dir(".");
+	Capture c;
+	ASSERT_NO_FATAL_FAILURE(
+		capture({.device = kSinglePlanarNode, .frames = kFrames}, dir / "rate.raw", c));
+	ASSERT_TRUE(c.status) << c.status.message();
+	EXPECT_EQ(c.source->frame_rate().num, kRate.num);
+	EXPECT_EQ(c.source->frame_rate().den, kRate.den);
+	const auto &records = c.records();
+	ASSERT_EQ(records.size(), kFrames);
+
+	// Over the frames delivered: a dropped frame lowers the rate.
+	const double intervals = double(kFrames - 1);
+	const double captured =
+		intervals /
+		(double(records.back().timestamp_ns - records.front().timestamp_ns) / 1e9);
+	const double received = intervals / std::chrono::duration<double>(records.back().received -
+									  records.front().received)
+						    .count();
+	std::printf("frame rate: %.3f fps by capture timestamps, %.3f fps as received\n", captured,
+		    received);
+	EXPECT_NEAR(captured, kRate.value(), kRate.value() * kTolerance);
+	EXPECT_NEAR(received, kRate.value(), kRate.value() * kTolerance);
+	ASSERT_NO_FATAL_FAILURE(expect_file_matches(c));
+}
+
+TEST(GuestCapture, BufferErrorIsSkipped)
+{
+	// Pressed at the kFirstPress-th frame, and again once the first error
+	// was seen (vivid flags the next buffer it fills after a press).
+	constexpr uint64_t kFrames = 30;
+	constexpr uint64_t kFirstPress = 5;
+	constexpr uint64_t kPresses = 2;
+	VividControl control(kSinglePlanarNode, kBufferErrorControl);
+	ASSERT_TRUE(control.found());
+	test::TempDir dir(".");
+	Capture c;
+	uint64_t presses = 0;
+	auto hook = [&](uint64_t received) {
+		const uint64_t errors = c.source->stats().errors.load();
+		if (received >= kFirstPress && presses < kPresses &&
+		    (!presses || errors >= presses)) {
+			EXPECT_EQ(control.press(), 0) << errno_text();
+			++presses;
+		}
+	};
+	ASSERT_NO_FATAL_FAILURE(capture({.device = kSinglePlanarNode, .frames = kFrames},
+					dir / "errors.raw", c, hook));
+	ASSERT_TRUE(c.status) << c.status.message();
+	ASSERT_EQ(presses, kPresses);
+	const uint64_t errors = c.source->stats().errors.load();
+	// A press is lost only on a tick that had no buffer to fill, a drop.
+	EXPECT_GE(errors, 1u);
+	EXPECT_LE(errors, kPresses);
+	EXPECT_LE(kPresses - errors, c.source->stats().dropped.load());
+	// The capture went on to the end, past the errors.
+	EXPECT_EQ(c.records().size(), kFrames);
+	ASSERT_NO_FATAL_FAILURE(expect_sequences_accounted(c));
+	ASSERT_NO_FATAL_FAILURE(expect_file_matches(c));
+}
+
+TEST(GuestCapture, CliRecordLeavesDeviceClean)
+{
+	constexpr uint64_t kFrames = 20;
+	constexpr uint64_t kFrameBytes = uint64_t(kWidth) * kHeight * 2; // YUYV
+	const char *files = std::getenv("ZCAP_VM_FILES");
+	ASSERT_TRUE(files) << "not in the guest (ZCAP_VM_FILES is not set)";
+	const std::string zcap = fs::path(files) / "zcap";
+	ASSERT_TRUE(fs::exists(zcap)) << zcap << ": pass --file <build>/zcap to run-in-guest";
+
+	test::TempDir dir(".");
+	const fs::path output = dir / "cli.raw", log = dir / "cli.log";
+	const int wstatus =
+		run_program({zcap, "record", "-s", kSinglePlanarNode, "-n", std::to_string(kFrames),
+			     "-o", output, "--size", fmt::format("{}x{}", kWidth, kHeight), "-f",
+			     "YUYV", "--fps", fmt::format("{}/{}", kRate.num, kRate.den)},
+			    log);
+	ASSERT_GE(wstatus, 0) << "cannot run " << zcap << ": " << std::strerror(-wstatus);
+
+	std::stringstream out;
+	out << std::ifstream(log).rdbuf();
+	std::printf("zcap record:\n%s", out.str().c_str());
+	ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << out.str();
+	EXPECT_EQ(fs::file_size(output), kFrames * kFrameBytes);
+	// "  source: /dev/video0 (vivid, vivid) 640x480 YUYV at 25 fps, userptr, 14 buffers"
+	EXPECT_NE(out.str().find(fmt::format("recorded {} frames", kFrames)), std::string::npos);
+	EXPECT_NE(out.str().find("source: " + kSinglePlanarNode), std::string::npos);
+	EXPECT_NE(out.str().find(", userptr, "), std::string::npos);
+	expect_device_clean(kSinglePlanarNode);
+}
+
+// --- Faults: run with vivid allocators=1,0 (see README.md) ----------------------
+
+// /dev/video0 has contiguous DMA memory: its MMAP buffers are mapped with
+// remap_pfn_range() (VM_PFNMAP), which O_DIRECT cannot pin (EFAULT).
+TEST(GuestFaults, PfnmapBuffersAreStagedWithOneWarning)
+{
+	test::TempDir dir(".");
+	Capture c;
+	ASSERT_NO_FATAL_FAILURE(
+		capture({.device = kSinglePlanarNode, .io = IoMode::mmap}, dir / "pfnmap.raw", c));
+	ASSERT_TRUE(c.status) << c.status.message();
+	ASSERT_EQ(c.records().size(), kMatrixFrames);
+	expect_disk_io(c, true, false);
+	expect_dmabufs(c, true);
+	ASSERT_NO_FATAL_FAILURE(expect_file_matches(c));
+	ASSERT_NO_FATAL_FAILURE(expect_sequences_accounted(c));
+	c.close();
+	expect_device_clean(kSinglePlanarNode);
+}
+
+// vivid offers no USERPTR with contiguous DMA memory: auto falls back to MMAP.
+TEST(GuestFaults, AutoFallsBackToMmapOnContiguousMemory)
+{
+	V4l2SourceOptions options;
+	options.device = kSinglePlanarNode;
+	Status status;
+	auto source = V4l2Source::open(options, status);
+	ASSERT_TRUE(source) << status.message();
+	EXPECT_EQ(source->io_mode(), IoMode::mmap);
+	std::printf("io: %s\n", source->io_note().c_str());
+	EXPECT_TRUE(source->io_note().starts_with("mmap (userptr refused: /dev/video0: "
+						  "VIDIOC_REQBUFS (userptr)"))
+		<< source->io_note();
+}
+
+// Last: the node is gone for the rest of the VM's life.
+TEST(GuestFaults, DisconnectEndsCaptureCleanly)
+{
+	// Far more than are captured before the press ends the capture.
+	constexpr uint64_t kFrames = 1000;
+	constexpr uint64_t kPressAt = 5;
+	VividControl control(kMultiPlanarNode, kDisconnectControl);
+	ASSERT_TRUE(control.found());
+	test::TempDir dir(".");
+	Capture c;
+	auto hook = [&](uint64_t received) {
+		if (received == kPressAt) {
+			EXPECT_EQ(control.press(), 0) << errno_text();
+		}
+	};
+	ASSERT_NO_FATAL_FAILURE(capture({.device = kMultiPlanarNode, .frames = kFrames},
+					dir / "disconnect.raw", c, hook));
+	ASSERT_FALSE(c.status) << "the capture went on after the disconnect";
+	std::printf("capture ended: %s\n", c.status.message().c_str());
+	EXPECT_NE(c.status.message().find("disconnected"), std::string::npos) << c.status.message();
+	EXPECT_EQ(c.source->last_error().message(), c.status.message());
+	// Frames let go after the disconnect are not queued again (no warning).
+	EXPECT_TRUE(c.warnings.empty()) << fmt::format("{}", fmt::join(c.warnings, "\n"));
+	EXPECT_GE(c.records().size(), kPressAt);
+	EXPECT_LT(c.records().size(), kFrames);
+	ASSERT_NO_FATAL_FAILURE(expect_file_matches(c));
+	ASSERT_NO_FATAL_FAILURE(expect_sequences_accounted(c));
+}
