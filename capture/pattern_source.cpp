@@ -36,7 +36,10 @@ std::unique_ptr<PatternSource> PatternSource::create(const FrameFormat &format, 
 		status = Status::invalid("pattern source: empty frame format");
 		return nullptr;
 	}
-	auto pool = FramePool::create(format.size_image, buffers, status);
+	// A page of room in every buffer, so that a frame can start anywhere in
+	// its first page when a sink asks for it (placement.h).
+	const size_t room = format.size_image % kPlacementPage ? kPlacementPage : 0;
+	auto pool = FramePool::create(format.size_image + room, buffers, status);
 	if (!pool)
 		return nullptr;
 	return std::unique_ptr<PatternSource>(new PatternSource(format, rate, std::move(pool)));
@@ -79,13 +82,19 @@ std::chrono::steady_clock::time_point PatternSource::due_time(uint64_t sequence)
 
 std::optional<Frame> PatternSource::next_frame(const std::atomic<bool> &stop)
 {
+	// Where the sinks want this frame to start; a slot already drawn there
+	// is reused, another is drawn anew (placement.h).
+	const std::optional<uint32_t> offset = placement_ ? placement_(0) : std::nullopt;
+	std::function<bool(const FrameSlot &)> prefer;
+	if (offset)
+		prefer = [&](const FrameSlot &slot) { return slot.metadata().offset == *offset; };
 	FrameSlot *slot = nullptr;
 	while (!slot) {
 		if (stop.load(std::memory_order_relaxed))
 			return std::nullopt;
 
 		if (rate_.unlimited()) {
-			slot = pool_->acquire(Clock::now() + kStopPollInterval);
+			slot = pool_->acquire(Clock::now() + kStopPollInterval, prefer);
 			continue;
 		}
 
@@ -96,7 +105,7 @@ std::optional<Frame> PatternSource::next_frame(const std::atomic<bool> &stop)
 				std::min<Clock::duration>(due - now, kStopPollInterval));
 			continue;
 		}
-		slot = pool_->acquire(now);
+		slot = pool_->acquire(now, prefer);
 		if (!slot) {
 			// Every buffer is pinned by sinks: like a device, lose
 			// this frame and say so through the counter.
@@ -107,14 +116,18 @@ std::optional<Frame> PatternSource::next_frame(const std::atomic<bool> &stop)
 
 	uint64_t sequence = next_sequence_++;
 	uint64_t &held = slot_sequence_[slot->index()];
-	auto memory = slot->memory().first(format_.size_image);
+	FrameMetadata &meta = slot->metadata();
+	if (held != kUnrendered && offset && *offset != meta.offset)
+		held = kUnrendered; // a frame elsewhere in the buffer: draw it anew
+	if (held == kUnrendered && offset)
+		meta.offset = *offset;
+	auto memory = slot->memory().subspan(meta.offset, format_.size_image);
 	if (held == kUnrendered)
 		pattern::render(format_, sequence, memory);
 	else
 		pattern::restamp(format_, held, sequence, memory);
 	held = sequence;
 
-	FrameMetadata &meta = slot->metadata();
 	meta.format = format_;
 	meta.bytes_used = format_.size_image;
 	meta.sequence = sequence;

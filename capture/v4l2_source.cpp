@@ -218,9 +218,11 @@ void V4l2Source::fill_buffer(v4l2_buffer &b, v4l2_plane &plane, unsigned index) 
 		b.length = 1;
 	}
 	if (memory_ == V4L2_MEMORY_USERPTR) {
-		auto address = reinterpret_cast<unsigned long>(slots_[index]->memory().data());
+		const FrameSlot &slot = *slots_[index];
+		const uint32_t offset = slot.metadata().offset;
+		auto address = reinterpret_cast<unsigned long>(slot.memory().data() + offset);
 		(mplane ? plane.m.userptr : b.m.userptr) = address;
-		(mplane ? plane.length : b.length) = uint32_t(lengths_[index]);
+		(mplane ? plane.length : b.length) = uint32_t(lengths_[index] - offset);
 	} else if (memory_ == V4L2_MEMORY_DMABUF) {
 		(mplane ? plane.m.fd : b.m.fd) = slots_[index]->dmabuf().fd;
 		(mplane ? plane.length : b.length) = uint32_t(lengths_[index]);
@@ -229,10 +231,29 @@ void V4l2Source::fill_buffer(v4l2_buffer &b, v4l2_plane &plane, unsigned index) 
 
 int V4l2Source::queue(unsigned index)
 {
+	uint32_t &offset = slots_[index]->metadata().offset;
+	if (memory_ == V4L2_MEMORY_USERPTR && placement_ && !placement_refused_) {
+		// The frame this buffer gets reaches the sinks after the ones
+		// in the buffers queued before it.
+		offset = placement_(in_driver_.load(std::memory_order_relaxed)).value_or(0);
+	}
 	v4l2_buffer b;
 	v4l2_plane plane;
 	fill_buffer(b, plane, index);
-	return device_->ioctl(VIDIOC_QBUF, &b);
+	int ret = device_->ioctl(VIDIOC_QBUF, &b);
+	if (ret < 0 && offset) {
+		// Some drivers take only page-aligned user memory.
+		log(LogLevel::info, fmt::format("{}: the driver takes USERPTR buffers only on a "
+						"page boundary ({}); frames stay there",
+						device_->path(), errno_text(ret)));
+		placement_refused_ = true;
+		offset = 0;
+		fill_buffer(b, plane, index);
+		ret = device_->ioctl(VIDIOC_QBUF, &b);
+	}
+	if (ret == 0)
+		in_driver_.fetch_add(1, std::memory_order_relaxed);
+	return ret;
 }
 
 Status V4l2Source::setup_buffers()
@@ -279,7 +300,10 @@ Status V4l2Source::try_io(IoMode mode)
 	Status status;
 	unsigned count = req.count;
 	if (mode == IoMode::userptr) {
-		arena_ = BufferArena::create(format_.size_image, count, status);
+		// A page of room, so that a frame can start anywhere in its
+		// first page when a sink asks for it (placement.h).
+		const size_t room = format_.size_image % kPlacementPage ? kPlacementPage : 0;
+		arena_ = BufferArena::create(format_.size_image + room, count, status);
 		for (unsigned i = 0; arena_ && i < count; ++i) {
 			slots_.push_back(std::make_unique<FrameSlot>(*this, i, arena_->slice(i),
 								     arena_->alias(i)));
@@ -359,6 +383,7 @@ void V4l2Source::release_buffers()
 		// Queued buffers leave the driver on STREAMOFF; the count of zero
 		// frees them. Mappings and exports first: they hold buffers.
 		device_->ioctl(VIDIOC_STREAMOFF, &req.type);
+		in_driver_ = 0;
 		exported_.clear();
 		for (const Mapping &m : mappings_)
 			device_->munmap(m.address, m.length);
@@ -401,8 +426,10 @@ Status V4l2Source::start()
 
 void V4l2Source::stop()
 {
-	if (streaming_.exchange(false))
+	if (streaming_.exchange(false)) {
 		device_->ioctl(VIDIOC_STREAMOFF, &type_);
+		in_driver_ = 0; // STREAMOFF hands every queued buffer back
+	}
 }
 
 void V4l2Source::record_sequence(uint32_t sequence)
@@ -473,6 +500,7 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 							    : device_->path() + ": VIDIOC_DQBUF");
 			return std::nullopt;
 		}
+		in_driver_.fetch_sub(1, std::memory_order_relaxed);
 		last_frame_ = Clock::now();
 		record_sequence(b.sequence);
 		if (b.flags & V4L2_BUF_FLAG_ERROR) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <zcap/frame_pool.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -36,11 +37,25 @@ FramePool::~FramePool()
 
 FrameSlot *FramePool::acquire(std::chrono::steady_clock::time_point deadline)
 {
+	return acquire(deadline, {});
+}
+
+FrameSlot *FramePool::acquire(std::chrono::steady_clock::time_point deadline,
+			      const std::function<bool(const FrameSlot &)> &prefer)
+{
 	std::unique_lock lock(lock_);
 	if (!freed_.wait_until(lock, deadline, [this] { return !free_.empty(); }))
 		return nullptr;
-	FrameSlot *slot = free_.back();
-	free_.pop_back();
+	// Most recently freed first: its pages are the warmest.
+	auto it = free_.end() - 1;
+	if (prefer) {
+		auto match = std::find_if(free_.rbegin(), free_.rend(),
+					  [&](const FrameSlot *slot) { return prefer(*slot); });
+		if (match != free_.rend())
+			it = std::prev(match.base());
+	}
+	FrameSlot *slot = *it;
+	free_.erase(it);
 	return slot;
 }
 

@@ -28,6 +28,13 @@ public:
 	}
 
 	Sink &sink() { return *sink_; }
+
+	/// The sink's wish for the frame it will be given @p ahead frames
+	/// after the ones already queued.
+	std::optional<uint32_t> page_offset(uint64_t ahead) const
+	{
+		return sink_->page_offset(queued_.load(std::memory_order_relaxed) + ahead);
+	}
 	bool failed() const
 	{
 		std::lock_guard lock(lock_);
@@ -68,6 +75,7 @@ public:
 				return;
 		}
 		queue_.push_back(frame);
+		queued_.fetch_add(1, std::memory_order_relaxed);
 		not_empty_.notify_one();
 	}
 
@@ -148,6 +156,7 @@ private:
 	bool closed_ = false;
 	bool failed_ = false;
 	Status status_;
+	std::atomic<uint64_t> queued_{0}; ///< frames ever queued for the sink
 };
 
 Pipeline::Pipeline(Source &source) : source_(source)
@@ -192,6 +201,13 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 	for (auto &worker : sinks_)
 		if (!worker->failed())
 			worker->launch(on_failure);
+	// The first sink that minds where frames start in memory decides.
+	source_.set_placement([this](uint64_t ahead) -> std::optional<uint32_t> {
+		for (const auto &worker : sinks_)
+			if (auto offset = worker->page_offset(ahead))
+				return offset;
+		return std::nullopt;
+	});
 
 	std::mutex done_lock;
 	std::condition_variable done_cv;
@@ -238,6 +254,7 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 		worker->close();
 	for (auto &worker : sinks_)
 		results_.push_back(worker->join());
+	source_.set_placement({});
 
 	if (Status source_status = source_.last_error(); !source_status)
 		return source_status;

@@ -33,6 +33,7 @@ public:
 	bool busy() const override { return direct_ && direct_->busy(); }
 	Status service(std::chrono::milliseconds timeout) override;
 	Status finish() override;
+	std::optional<uint32_t> page_offset(uint64_t index) const override;
 
 private:
 	/// Sets up the page-cache path, saying once why.
@@ -55,6 +56,9 @@ private:
 	/// End of the last frame that is completely on disk.
 	uint64_t complete_end_ = 0;
 	uint32_t block_ = 0;
+	/// Frame size, when frames land at file offsets off a page boundary
+	/// (placement advice is given); else 0. Set by start() only.
+	uint64_t placed_frame_size_ = 0;
 	bool warned_staging_ = false;
 	bool warned_unwritable_ = false;
 };
@@ -71,9 +75,10 @@ void DiskSink::warn_about_staging(size_t frame_size)
 	} else if (!warned_staging_ && frame_size && direct_->staged_bytes()) {
 		warned_staging_ = true;
 		log(LogLevel::warning,
-		    fmt::format("{}: {}-byte frames are not a whole number of {}-byte blocks, so "
-				"every other frame starts off a page boundary and is copied to "
-				"aligned memory before its direct write (counted)",
+		    fmt::format("{}: {}-byte frames are not a whole number of {}-byte blocks, and "
+				"some did not start in memory where the file needs them (their "
+				"source could not place them): those are copied to aligned memory "
+				"before their direct write (counted)",
 				options_.path.string(), frame_size, block_));
 	}
 }
@@ -108,11 +113,24 @@ Status DiskSink::start(const StreamInfo &info)
 		if (direct_) {
 			stats_.io_path = direct_->registered_buffers() ? IoPath::uring_direct_fixed
 								       : IoPath::uring_direct;
+			if (info.format.size_image % block_)
+				placed_frame_size_ = info.format.size_image;
 			return {};
 		}
 		why_not = status.message();
 	}
 	return use_buffered(why_not);
+}
+
+std::optional<uint32_t> DiskSink::page_offset(uint64_t index) const
+{
+	if (!placed_frame_size_)
+		return std::nullopt;
+	// Frame @p index starts at this file offset; its bulk at the next block
+	// boundary, which must fall on a page boundary in memory too.
+	const uint64_t start = index * placed_frame_size_;
+	const uint64_t head = (block_ - start % block_) % block_;
+	return uint32_t((kPlacementPage - head % kPlacementPage) % kPlacementPage);
 }
 
 Status DiskSink::use_buffered(const std::string &reason)

@@ -155,7 +155,10 @@ int FakeVideoDevice::queue(v4l2_buffer &b)
 	if (b.memory == V4L2_MEMORY_USERPTR) {
 		if (d.refuse_userptr_queue)
 			return -EFAULT;
-		d.userptrs[b.index] = d.mplane ? b.m.planes[0].m.userptr : b.m.userptr;
+		unsigned long address = d.mplane ? b.m.planes[0].m.userptr : b.m.userptr;
+		if (d.userptr_on_pages_only && address % 4096)
+			return -EINVAL;
+		d.userptrs[b.index] = address;
 	}
 	d.queued.push_back(b.index);
 	return 0;

@@ -32,10 +32,11 @@ struct FakeDriver {
 	uint32_t planes = 1; ///< memory planes of the format (2: NV12M-like)
 	std::vector<uint32_t> fourccs{V4L2_PIX_FMT_YUYV};
 	uint32_t width = 64, height = 48;
-	bool refuse_userptr = false;	   ///< REQBUFS(USERPTR) fails with EINVAL
-	bool refuse_userptr_queue = false; ///< QBUF(USERPTR) fails with EFAULT
-	bool can_export = true;		   ///< VIDIOC_EXPBUF works
-	std::deque<Capture> script;	   ///< what DQBUF hands out, in order
+	bool refuse_userptr = false;	    ///< REQBUFS(USERPTR) fails with EINVAL
+	bool refuse_userptr_queue = false;  ///< QBUF(USERPTR) fails with EFAULT
+	bool can_export = true;		    ///< VIDIOC_EXPBUF works
+	bool userptr_on_pages_only = false; ///< QBUF(USERPTR) off a page fails with EINVAL
+	std::deque<Capture> script;	    ///< what DQBUF hands out, in order
 
 	// Observations.
 	std::vector<unsigned long> requests;	    ///< every ioctl, in order

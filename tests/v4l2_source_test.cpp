@@ -135,6 +135,59 @@ TEST_F(V4l2SourceTest, BufferIsQueuedAgainOnlyWhenTheLastReferenceGoes)
 	EXPECT_TRUE(driver_holds(index));
 }
 
+TEST_F(V4l2SourceTest, UserptrBuffersAreQueuedWhereTheSinksWantTheFrame)
+{
+	// 64x48 YUYV frames are 6144 bytes: frame n of a raw file starts
+	// n * 2048 into a page, and a sink asks for the same in memory.
+	auto source = open(IoMode::userptr);
+	ASSERT_TRUE(source);
+	std::vector<uint64_t> asked;
+	source->set_placement([&](uint64_t ahead) -> std::optional<uint32_t> {
+		asked.push_back(ahead);
+		return 2048;
+	});
+	script({{0}});
+	ASSERT_TRUE(source->start());
+	auto frame = source->next_frame(stop_);
+	ASSERT_TRUE(frame);
+	const uint32_t index = frame->slot_index();
+	const auto base = reinterpret_cast<uintptr_t>(frame->data().data());
+	const FdAlias alias = frame->memfd();
+	frame.reset(); // queued again, now placed
+
+	EXPECT_EQ(asked, std::vector<uint64_t>{kBuffers - 1}) << "the driver holds the others";
+	EXPECT_EQ(driver_->userptrs[index], base + 2048);
+	// The buffers queued at set-up come first; then this one, placed.
+	std::optional<Frame> next;
+	for (uint32_t sequence = 1; sequence <= kBuffers; ++sequence) {
+		script({{sequence}});
+		next = source->next_frame(stop_);
+		ASSERT_TRUE(next);
+		if (next->slot_index() == index)
+			break;
+	}
+	ASSERT_EQ(next->slot_index(), index);
+	EXPECT_EQ(reinterpret_cast<uintptr_t>(next->data().data()), base + 2048);
+	EXPECT_EQ(next->memfd().offset, alias.offset + 2048) << "the file alias follows";
+	EXPECT_EQ(next->data().size(), driver_->size_image());
+}
+
+TEST_F(V4l2SourceTest, DriversThatWantUserptrOnAPageKeepFramesThere)
+{
+	driver_->userptr_on_pages_only = true;
+	auto source = open(IoMode::userptr);
+	ASSERT_TRUE(source);
+	source->set_placement([](uint64_t) -> std::optional<uint32_t> { return 2048; });
+	script({{0}});
+	ASSERT_TRUE(source->start());
+	auto frame = source->next_frame(stop_);
+	ASSERT_TRUE(frame);
+	const uint32_t index = frame->slot_index();
+	frame.reset();
+	EXPECT_TRUE(driver_holds(index)) << "queued again, on the page";
+	EXPECT_EQ(driver_->userptrs[index] % 4096, 0u);
+}
+
 TEST_F(V4l2SourceTest, SequenceGapsAreCountedAsDrops)
 {
 	auto source = open();

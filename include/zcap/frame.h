@@ -40,6 +40,9 @@ struct FrameMetadata {
 	uint32_t bytes_used = 0;
 	uint64_t sequence = 0;	   ///< counts every frame the source produced, dropped ones too
 	uint64_t timestamp_ns = 0; ///< capture time, CLOCK_MONOTONIC
+	/// Where the frame's bytes start in the slot's memory: a source that
+	/// follows placement advice (placement.h) puts them off the page start.
+	uint32_t offset = 0;
 };
 
 /// One buffer that an owner lends out: its pages, their aliases and the
@@ -118,12 +121,13 @@ public:
 	/// The frame's bytes (bytes_used of them).
 	std::span<const std::byte> data() const noexcept
 	{
-		return slot_->memory_.first(slot_->metadata_.bytes_used);
+		return slot_->memory_.subspan(slot_->metadata_.offset, slot_->metadata_.bytes_used);
 	}
-	/// The memfd slice holding the frame (frame pool, USERPTR capture).
-	FdAlias memfd() const noexcept { return slot_->memfd_; }
-	/// The DMA-BUF holding the frame (MMAP capture via EXPBUF, DMABUF capture).
-	FdAlias dmabuf() const noexcept { return slot_->dmabuf_; }
+	/// Where the memfd holds the frame's bytes (frame pool, USERPTR capture).
+	FdAlias memfd() const noexcept { return at_frame(slot_->memfd_); }
+	/// Where the DMA-BUF holds the frame's bytes (MMAP capture via EXPBUF,
+	/// DMABUF capture).
+	FdAlias dmabuf() const noexcept { return at_frame(slot_->dmabuf_); }
 	const FrameMetadata &metadata() const noexcept { return slot_->metadata_; }
 	const FrameFormat &format() const noexcept { return slot_->metadata_.format; }
 	uint64_t sequence() const noexcept { return slot_->metadata_.sequence; }
@@ -138,6 +142,12 @@ public:
 
 private:
 	explicit Frame(FrameSlot *slot) noexcept : slot_(slot) {}
+	FdAlias at_frame(FdAlias buffer) const noexcept
+	{
+		if (buffer.valid())
+			buffer.offset += slot_->metadata_.offset;
+		return buffer;
+	}
 
 	FrameSlot *slot_ = nullptr;
 };

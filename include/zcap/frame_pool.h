@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -26,6 +27,10 @@ public:
 	/// The caller owns the slot until it publishes it with Frame::adopt() or
 	/// hands it back with recycle().
 	FrameSlot *acquire(std::chrono::steady_clock::time_point deadline);
+	/// The same, taking a free slot for which @p prefer is true if there is
+	/// one.
+	FrameSlot *acquire(std::chrono::steady_clock::time_point deadline,
+			   const std::function<bool(const FrameSlot &)> &prefer);
 
 	void recycle(FrameSlot &slot) noexcept override;
 

@@ -25,6 +25,7 @@ public:
 	FrameFormat format() const override { return format_; }
 	FrameRate frame_rate() const override { return rate_; }
 	std::vector<MemoryRegion> memory_regions() const override;
+	void set_placement(PlacementAdvice advice) override { placement_ = std::move(advice); }
 	Status start() override;
 	std::optional<Frame> next_frame(const std::atomic<bool> &stop) override;
 	void stop() override {}
@@ -43,6 +44,7 @@ private:
 	std::unique_ptr<FramePool> pool_;
 	/// The frame each slot holds now, so restamp() redraws only the difference.
 	std::vector<uint64_t> slot_sequence_;
+	PlacementAdvice placement_;
 	uint64_t next_sequence_ = 0;
 	std::chrono::steady_clock::time_point start_;
 	SourceStats stats_;

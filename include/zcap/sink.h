@@ -11,6 +11,7 @@
 #include <zcap/format.h>
 #include <zcap/frame.h>
 #include <zcap/frame_pool.h>
+#include <zcap/placement.h>
 #include <zcap/status.h>
 
 namespace zcap {
@@ -65,6 +66,15 @@ public:
 	virtual Status service(std::chrono::milliseconds timeout) = 0;
 	/// Completes all I/O and closes the output so that it is valid.
 	virtual Status finish() = 0;
+
+	/// Where the @p index-th frame this sink is given (counting from 0)
+	/// would best start within a page in memory so that the sink can write
+	/// it without a copy (see placement.h); nothing when it does not matter.
+	/// Called from any thread after start().
+	virtual std::optional<uint32_t> page_offset([[maybe_unused]] uint64_t index) const
+	{
+		return std::nullopt;
+	}
 
 	const SinkStats &stats() const noexcept { return stats_; }
 	/// The pipeline skipped a frame for this sink because its queue was full.

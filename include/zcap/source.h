@@ -10,6 +10,7 @@
 #include <zcap/format.h>
 #include <zcap/frame.h>
 #include <zcap/frame_pool.h>
+#include <zcap/placement.h>
 #include <zcap/status.h>
 
 namespace zcap {
@@ -21,7 +22,7 @@ struct SourceStats {
 	std::atomic<uint64_t> errors{0};  ///< frames the device marked as corrupt (skipped)
 };
 
-/// Where frames come from: the built-in pattern, later a V4L2 device.
+/// Where frames come from: the built-in pattern or a V4L2 device.
 class Source {
 public:
 	virtual ~Source() = default;
@@ -33,6 +34,11 @@ public:
 	/// The memory every frame of this source lives in, for sinks that
 	/// register buffers with the kernel once.
 	virtual std::vector<MemoryRegion> memory_regions() const = 0;
+
+	/// Sources that choose where a frame starts in its buffer follow
+	/// @p advice from then on (see placement.h); others ignore it. An empty
+	/// function withdraws it.
+	virtual void set_placement([[maybe_unused]] PlacementAdvice advice) {}
 
 	virtual Status start() = 0;
 	/// Blocks until the next frame is ready. Returns nothing when @p stop

@@ -63,6 +63,9 @@ public:
 	FrameFormat format() const override { return format_; }
 	FrameRate frame_rate() const override { return rate_; }
 	std::vector<MemoryRegion> memory_regions() const override;
+	/// USERPTR only: each buffer is queued with its frame placed where the
+	/// sinks want it (placement.h), the driver's queue counted as ahead.
+	void set_placement(PlacementAdvice advice) override { placement_ = std::move(advice); }
 	Status start() override;
 	std::optional<Frame> next_frame(const std::atomic<bool> &stop) override;
 	void stop() override;
@@ -113,6 +116,10 @@ private:
 	std::unique_ptr<DrmDumbBuffers> drm_;
 	std::vector<std::unique_ptr<FrameSlot>> slots_;
 	std::vector<size_t> lengths_; ///< the buffer length given to QBUF
+
+	PlacementAdvice placement_;
+	bool placement_refused_ = false;     ///< the driver wants buffers on a page
+	std::atomic<unsigned> in_driver_{0}; ///< buffers queued and not yet dequeued
 
 	std::atomic<bool> streaming_{false};
 	std::mutex pinned_lock_;
