@@ -25,29 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Collects the library's warnings for the test that creates it.
-class LogCapture {
-public:
-	LogCapture()
-	{
-		set_log_handler([this](LogLevel level, std::string_view message) {
-			std::lock_guard lock(lock_);
-			if (level == LogLevel::warning)
-				warnings_.emplace_back(message);
-		});
-	}
-	~LogCapture() { set_log_handler({}); }
-	std::vector<std::string> warnings()
-	{
-		std::lock_guard lock(lock_);
-		return warnings_;
-	}
-
-private:
-	std::mutex lock_;
-	std::vector<std::string> warnings_;
-};
-
 /// The open-file flags of the descriptor this process has on @p path, or -1.
 long open_flags(const fs::path &path)
 {
@@ -184,7 +161,7 @@ TEST(DiskSink, FramesNotPlacedForTheFileAreStagedCountedAndWarnedOnce)
 	// 1920x1080 YUYV frames from a pool without placement advice: every
 	// other frame lands 2048 bytes into a file block but starts on a page
 	// in memory, so its bulk is copied to aligned memory before the write.
-	LogCapture log;
+	test::LogCapture log;
 	const FrameFormat format = *packed_format(pixfmt::YUYV, 1920, 1080);
 	constexpr uint64_t kFrames = 6;
 	Status status;
@@ -216,7 +193,7 @@ TEST(DiskSink, FramesNotPlacedForTheFileAreStagedCountedAndWarnedOnce)
 
 TEST(DiskSink, TmpfsFallsBackToBufferedWritesSaysSoOnceAndCountsTheCopies)
 {
-	LogCapture log;
+	test::LogCapture log;
 	const FrameFormat format = *packed_format(pixfmt::YUYV, 640, 480);
 	test::TempDir dir("/dev/shm");
 	fs::path path = dir / "out.raw";

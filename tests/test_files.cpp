@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "test_files.h"
-
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -8,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include <zcap/log.h>
 #include <zcap/pattern.h>
 
 namespace zcap::test {
@@ -94,6 +94,26 @@ bool root_tests_required()
 {
 	const char *v = std::getenv("ZCAP_REQUIRE_ROOT_TESTS");
 	return v && std::string(v) == "1";
+}
+
+LogCapture::LogCapture()
+{
+	set_log_handler([this](LogLevel level, std::string_view message) {
+		std::lock_guard lock(lock_);
+		if (level == LogLevel::warning)
+			warnings_.emplace_back(message);
+	});
+}
+
+LogCapture::~LogCapture()
+{
+	set_log_handler({});
+}
+
+std::vector<std::string> LogCapture::warnings()
+{
+	std::lock_guard lock(lock_);
+	return warnings_;
 }
 
 } // namespace zcap::test

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// Helpers the host tests share: temporary directories, a small ext4 file
-// system on a loop device, and a checker for raw recordings of the pattern.
+// Helpers the tests share: temporary directories, a small ext4 file system on
+// a loop device, a checker for raw recordings of the pattern, and a catcher
+// of the library's warnings.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,21 @@ struct RawCheck {
 /// previous frame's, at most @p max_gap further on.
 RawCheck check_raw_file(const std::filesystem::path &path, const FrameFormat &format,
 			uint64_t max_gap = 64);
+
+/// Collects the library's warnings (zcap::log) while it lives.
+class LogCapture {
+public:
+	LogCapture();
+	~LogCapture();
+	LogCapture(const LogCapture &) = delete;
+	LogCapture &operator=(const LogCapture &) = delete;
+
+	std::vector<std::string> warnings();
+
+private:
+	std::mutex lock_;
+	std::vector<std::string> warnings_;
+};
 
 /// Whether tests that need root must run (CI sets ZCAP_REQUIRE_ROOT_TESTS=1).
 bool root_tests_required();

@@ -171,29 +171,6 @@ private:
 	std::vector<FrameRecord> records_;
 };
 
-/// Collects the library's warnings while it lives.
-class LogCapture {
-public:
-	LogCapture()
-	{
-		set_log_handler([this](LogLevel level, std::string_view message) {
-			std::lock_guard lock(lock_);
-			if (level == LogLevel::warning)
-				warnings_.emplace_back(message);
-		});
-	}
-	~LogCapture() { set_log_handler({}); }
-	std::vector<std::string> warnings()
-	{
-		std::lock_guard lock(lock_);
-		return warnings_;
-	}
-
-private:
-	std::mutex lock_;
-	std::vector<std::string> warnings_;
-};
-
 /// What to capture.
 struct CaptureSetup {
 	std::string device;
@@ -246,7 +223,7 @@ void capture(const CaptureSetup &setup, const fs::path &file, Capture &c, FrameH
 	ASSERT_EQ(c.source->format().width, setup.width);
 	ASSERT_EQ(c.source->format().height, setup.height);
 
-	LogCapture log;
+	test::LogCapture log;
 	c.file = file;
 	c.pipeline = std::make_unique<Pipeline>(*c.source);
 	auto checksums = std::make_unique<ChecksumSink>(std::move(hook));
