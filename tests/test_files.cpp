@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "test_files.h"
+
 #include <sys/mount.h>
 #include <unistd.h>
 
