@@ -417,6 +417,16 @@ std::vector<MemoryRegion> V4l2Source::memory_regions() const
 
 Status V4l2Source::start()
 {
+	if (memory_ == V4L2_MEMORY_USERPTR && placement_) {
+		// The buffers were queued at set-up, before anyone said where
+		// frames should start: take them back (STREAMOFF before streaming
+		// just dequeues them) and queue them again where the sinks want.
+		device_->ioctl(VIDIOC_STREAMOFF, &type_);
+		in_driver_ = 0;
+		for (unsigned i = 0; i < slots_.size(); ++i)
+			if (int ret = queue(i); ret < 0)
+				return Status::from_errno(-ret, device_->path() + ": VIDIOC_QBUF");
+	}
 	if (int ret = device_->ioctl(VIDIOC_STREAMON, &type_); ret < 0)
 		return Status::from_errno(-ret, device_->path() + ": VIDIOC_STREAMON");
 	streaming_ = true;

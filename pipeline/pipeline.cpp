@@ -183,10 +183,8 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 	results_.clear();
 	frames_in_ = 0;
 
-	Status status = source_.start();
-	if (!status)
-		return status;
-
+	// Sinks first: their placement advice (below) must be there when the
+	// source queues its buffers for streaming.
 	StreamInfo info{source_.format(), source_.frame_rate(), source_.memory_regions()};
 	size_t started = 0;
 	for (auto &worker : sinks_)
@@ -208,6 +206,14 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 				return offset;
 		return std::nullopt;
 	});
+	if (Status status = source_.start(); !status) {
+		for (auto &worker : sinks_)
+			worker->close();
+		for (auto &worker : sinks_)
+			worker->join();
+		source_.set_placement({});
+		return status;
+	}
 
 	std::mutex done_lock;
 	std::condition_variable done_cv;
