@@ -38,8 +38,7 @@ std::unique_ptr<PatternSource> PatternSource::create(const FrameFormat &format, 
 	}
 	// A page of room in every buffer, so that a frame can start anywhere in
 	// its first page when a sink asks for it (placement.h).
-	const size_t room = format.size_image % kPlacementPage ? kPlacementPage : 0;
-	auto pool = FramePool::create(format.size_image + room, buffers, status);
+	auto pool = FramePool::create(format.size_image + kPlacementPage, buffers, status);
 	if (!pool)
 		return nullptr;
 	return std::unique_ptr<PatternSource>(new PatternSource(format, rate, std::move(pool)));

@@ -302,8 +302,7 @@ Status V4l2Source::try_io(IoMode mode)
 	if (mode == IoMode::userptr) {
 		// A page of room, so that a frame can start anywhere in its
 		// first page when a sink asks for it (placement.h).
-		const size_t room = format_.size_image % kPlacementPage ? kPlacementPage : 0;
-		arena_ = BufferArena::create(format_.size_image + room, count, status);
+		arena_ = BufferArena::create(format_.size_image + kPlacementPage, count, status);
 		for (unsigned i = 0; arena_ && i < count; ++i) {
 			slots_.push_back(std::make_unique<FrameSlot>(*this, i, arena_->slice(i),
 								     arena_->alias(i)));

@@ -225,3 +225,69 @@ TEST(Pipeline, StopFlagEndsARunAtTheFrameRate)
 	EXPECT_GE(s->seen.size(), 8u);
 	EXPECT_LE(s->seen.size(), 30u);
 }
+
+TEST(Pipeline, SinksAreFinishedWhenTheSourceCannotStart)
+{
+	// A source whose start() fails, like a device refusing VIDIOC_STREAMON.
+	class UnstartableSource final : public Source {
+	public:
+		std::string description() const override { return "unstartable"; }
+		FrameFormat format() const override { return *packed_format(pixfmt::GREY, 8, 8); }
+		FrameRate frame_rate() const override { return {}; }
+		std::vector<MemoryRegion> memory_regions() const override { return {}; }
+		Status start() override { return Status::from_errno(EIO, "STREAMON"); }
+		std::optional<Frame> next_frame(const std::atomic<bool> &) override
+		{
+			ADD_FAILURE() << "no frame is asked of a source that did not start";
+			return std::nullopt;
+		}
+		void stop() override {}
+		Status last_error() const override { return {}; }
+		const SourceStats &stats() const override { return stats_; }
+
+	private:
+		SourceStats stats_;
+	} source;
+
+	Pipeline pipeline(source);
+	auto sink = std::make_unique<RecordingSink>();
+	RecordingSink *recording = sink.get();
+	pipeline.add_sink(std::move(sink), {});
+	std::atomic<bool> stop{false};
+	Status status = pipeline.run({.frames = 5}, stop);
+	EXPECT_EQ(status.message(), "STREAMON: Input/output error");
+	EXPECT_TRUE(recording->finished) << "a started sink must close its output";
+}
+
+TEST(Pipeline, SourcesHearWhereTheSinksWantFrames)
+{
+	// A sink that wants frame i at (i * 1000) % 4096 into a page.
+	class PlacingSink final : public Sink {
+	public:
+		std::string description() const override { return "placing"; }
+		Status start(const StreamInfo &) override { return {}; }
+		Status write(const Frame &frame) override
+		{
+			offsets.push_back(reinterpret_cast<uintptr_t>(frame.data().data()) % 4096);
+			return {};
+		}
+		bool busy() const override { return false; }
+		Status service(std::chrono::milliseconds) override { return {}; }
+		Status finish() override { return {}; }
+		std::optional<uint32_t> page_offset(uint64_t index) const override
+		{
+			return uint32_t(index * 1000 % 4096);
+		}
+		std::vector<uintptr_t> offsets;
+	};
+	auto source = make_source({}, 4);
+	Pipeline pipeline(*source);
+	auto sink = std::make_unique<PlacingSink>();
+	PlacingSink *placing = sink.get();
+	pipeline.add_sink(std::move(sink), {.queue_frames = 1, .policy = OverflowPolicy::block});
+	std::atomic<bool> stop{false};
+	ASSERT_TRUE(pipeline.run({.frames = 20}, stop));
+	ASSERT_EQ(placing->offsets.size(), 20u);
+	for (uint64_t i = 0; i < 20; ++i)
+		EXPECT_EQ(placing->offsets[i], i * 1000 % 4096) << "frame " << i;
+}
