@@ -363,14 +363,27 @@ Status V4l2Source::try_io(IoMode mode)
 			io_note_ += " (" + drm_->driver() + " on " + drm_->node() + ")";
 	}
 
-	for (unsigned i = 0; status && i < slots_.size(); ++i)
-		if (int ret = queue(i); ret < 0)
-			status = Status::from_errno(-ret, fmt::format("{}: VIDIOC_QBUF ({})",
-								      device_->path(),
-								      io_mode_name(mode)));
+	if (status)
+		status = queue_all();
 	if (!status)
 		release_buffers();
 	return status;
+}
+
+Status V4l2Source::queue_all()
+{
+	for (unsigned i = 0; i < slots_.size(); ++i)
+		if (int ret = queue(i); ret < 0)
+			return Status::from_errno(-ret,
+						  fmt::format("{}: VIDIOC_QBUF ({})",
+							      device_->path(), io_mode_name(io_)));
+	return {};
+}
+
+void V4l2Source::stream_off()
+{
+	device_->ioctl(VIDIOC_STREAMOFF, &type_);
+	in_driver_ = 0; // STREAMOFF hands every queued buffer back
 }
 
 void V4l2Source::release_buffers()
@@ -381,8 +394,7 @@ void V4l2Source::release_buffers()
 		req.memory = memory_;
 		// Queued buffers leave the driver on STREAMOFF; the count of zero
 		// frees them. Mappings and exports first: they hold buffers.
-		device_->ioctl(VIDIOC_STREAMOFF, &req.type);
-		in_driver_ = 0;
+		stream_off();
 		exported_.clear();
 		for (const Mapping &m : mappings_)
 			device_->munmap(m.address, m.length);
@@ -420,11 +432,9 @@ Status V4l2Source::start()
 		// The buffers were queued at set-up, before anyone said where
 		// frames should start: take them back (STREAMOFF before streaming
 		// just dequeues them) and queue them again where the sinks want.
-		device_->ioctl(VIDIOC_STREAMOFF, &type_);
-		in_driver_ = 0;
-		for (unsigned i = 0; i < slots_.size(); ++i)
-			if (int ret = queue(i); ret < 0)
-				return Status::from_errno(-ret, device_->path() + ": VIDIOC_QBUF");
+		stream_off();
+		if (Status status = queue_all(); !status)
+			return status;
 	}
 	if (int ret = device_->ioctl(VIDIOC_STREAMON, &type_); ret < 0)
 		return Status::from_errno(-ret, device_->path() + ": VIDIOC_STREAMON");
@@ -435,10 +445,8 @@ Status V4l2Source::start()
 
 void V4l2Source::stop()
 {
-	if (streaming_.exchange(false)) {
-		device_->ioctl(VIDIOC_STREAMOFF, &type_);
-		in_driver_ = 0; // STREAMOFF hands every queued buffer back
-	}
+	if (streaming_.exchange(false))
+		stream_off();
 }
 
 void V4l2Source::record_sequence(uint32_t sequence)

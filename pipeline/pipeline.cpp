@@ -177,6 +177,15 @@ const Sink &Pipeline::sink(size_t i) const
 	return sinks_.at(i)->sink();
 }
 
+void Pipeline::finish_sinks()
+{
+	for (auto &worker : sinks_)
+		worker->close();
+	for (auto &worker : sinks_)
+		results_.push_back(worker->join());
+	source_.set_placement({});
+}
+
 Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 		     const std::function<void()> &progress, std::chrono::milliseconds interval)
 {
@@ -207,11 +216,7 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 		return std::nullopt;
 	});
 	if (Status status = source_.start(); !status) {
-		for (auto &worker : sinks_)
-			worker->close();
-		for (auto &worker : sinks_)
-			worker->join();
-		source_.set_placement({});
+		finish_sinks();
 		return status;
 	}
 
@@ -256,11 +261,7 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 	}
 	producer.join();
 
-	for (auto &worker : sinks_)
-		worker->close();
-	for (auto &worker : sinks_)
-		results_.push_back(worker->join());
-	source_.set_placement({});
+	finish_sinks();
 
 	if (Status source_status = source_.last_error(); !source_status)
 		return source_status;

@@ -328,7 +328,7 @@ Status AlignedUringWriter::append_frame(const Frame &frame, std::span<const std:
 	// Bulk: whole blocks, from the frame's pages where they are aligned.
 	size_t bulk = round_down(data.size(), params_.block);
 	if (bulk) {
-		if (Status s = write_bulk(frame, data.first(bulk), copied); !s)
+		if (Status s = write_bulk(frame, data.first(bulk)); !s)
 			return s;
 		position_ += bulk;
 		data = data.subspan(bulk);
@@ -344,8 +344,7 @@ Status AlignedUringWriter::append_frame(const Frame &frame, std::span<const std:
 	return error_;
 }
 
-Status AlignedUringWriter::write_bulk(const Frame &frame, std::span<const std::byte> bulk,
-				      uint64_t &copied)
+Status AlignedUringWriter::write_bulk(const Frame &frame, std::span<const std::byte> bulk)
 {
 	uint64_t end = position_ + bulk.size();
 	if (!stage_all_ && reinterpret_cast<uintptr_t>(bulk.data()) % kFastMemAlign == 0)
@@ -354,7 +353,6 @@ Status AlignedUringWriter::write_bulk(const Frame &frame, std::span<const std::b
 	int index;
 	if (Status s = stage(bulk, index); !s)
 		return s;
-	copied += bulk.size();
 	return submit(position_, {staging_[index].data, bulk.size()}, -1, index, nullptr, end);
 }
 
@@ -388,6 +386,8 @@ Status AlignedUringWriter::stage(std::span<const std::byte> bytes, int &index)
 	}
 	std::memcpy(buffer.data, bytes.data(), bytes.size());
 	staged_bytes_ += bytes.size();
+	if (params_.copied)
+		params_.copied->fetch_add(bytes.size(), std::memory_order_relaxed);
 	return {};
 }
 
@@ -403,8 +403,6 @@ Status AlignedUringWriter::redo_faulted()
 		int index;
 		if (Status s = stage({op.buffer, op.length}, index); !s)
 			return s;
-		if (params_.copied)
-			params_.copied->fetch_add(op.length, std::memory_order_relaxed);
 		op.buffer = staging_[index].data;
 		op.buf_index = fixed_index(op.buffer, op.length);
 		op.staging = index;

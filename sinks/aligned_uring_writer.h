@@ -101,9 +101,9 @@ private:
 		      const Frame *hold, uint64_t valid_end);
 	/// Writes @p bulk (whole blocks) at the current position, from the
 	/// frame's pages or, when they are not page-aligned, from staging.
-	Status write_bulk(const Frame &frame, std::span<const std::byte> bulk, uint64_t &copied);
-	/// Copies @p bytes into a free staging buffer (made or grown as needed);
-	/// returns its index.
+	Status write_bulk(const Frame &frame, std::span<const std::byte> bulk);
+	/// Copies @p bytes into a free staging buffer (made or grown as needed)
+	/// and counts the copy; returns its index.
 	Status stage(std::span<const std::byte> bytes, int &index);
 	/// Writes again, from staging, the frame writes that failed with EFAULT.
 	Status redo_faulted();

@@ -64,6 +64,10 @@ public:
 private:
 	class SinkWorker;
 
+	/// Lets every sink drain its queue and finish; withdraws the placement
+	/// advice that refers to them.
+	void finish_sinks();
+
 	Source &source_;
 	std::vector<std::unique_ptr<SinkWorker>> sinks_;
 	std::vector<SinkResult> results_;

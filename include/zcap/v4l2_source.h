@@ -92,6 +92,9 @@ private:
 	Status try_io(IoMode mode);
 	void release_buffers();
 	int queue(unsigned index);
+	/// Queues every buffer, as at set-up.
+	Status queue_all();
+	void stream_off();
 	void fill_buffer(v4l2_buffer &buffer, v4l2_plane &plane, unsigned index) const;
 	void record_sequence(uint32_t sequence);
 
