@@ -248,13 +248,20 @@ RecordOptions parse_options(int argc, char **argv)
 	return o;
 }
 
+/// Buffers the source gets: one per frame the disk sink may hold (queued or
+/// in flight), plus the spares.
+unsigned source_buffers(const RecordOptions &o)
+{
+	return o.queue_frames + o.queue_depth + kSpareBuffers;
+}
+
 std::unique_ptr<Source> open_pattern(const RecordOptions &o)
 {
 	auto [w, h] = o.size.value_or(std::pair(kDefaultWidth, kDefaultHeight));
 	const FrameFormat format = *packed_format(o.fourcc.value_or(pixfmt::YUYV), w, h);
 	Status status;
 	auto source = PatternSource::create(format, o.rate.value_or(kDefaultRate),
-					    o.queue_frames + o.queue_depth + kSpareBuffers, status);
+					    source_buffers(o), status);
 	if (!source)
 		throw std::runtime_error(status.message());
 	return source;
@@ -269,7 +276,7 @@ std::unique_ptr<Source> open_camera(const RecordOptions &o, const std::string &d
 		std::tie(v.width, v.height) = *o.size;
 	v.rate = o.rate.value_or(FrameRate{});
 	v.io = o.io;
-	v.buffers = o.queue_frames + o.queue_depth + kSpareBuffers;
+	v.buffers = source_buffers(o);
 	Status status;
 	auto source = V4l2Source::open(v, status);
 	if (!source)
