@@ -41,8 +41,9 @@ std::unique_ptr<AlignedUringWriter> AlignedUringWriter::create(const Params &par
 	std::unique_ptr<AlignedUringWriter> w(new AlignedUringWriter(params));
 	unsigned depth = params.depth ? params.depth : 1;
 
-	// A seam may be filling while `depth` others are being written.
-	unsigned seams = depth + 1;
+	// A seam may be filling while `depth` others are being written, and as
+	// many again may be kept for their final bytes (append_provisional()).
+	unsigned seams = 2 * depth + 4;
 	w->seams_length_ = size_t(seams) * params.block;
 	void *p = mmap(nullptr, w->seams_length_, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -55,11 +56,13 @@ std::unique_ptr<AlignedUringWriter> AlignedUringWriter::create(const Params &par
 		w->free_seams_.push_back(int(i));
 	w->current_seam_ = 0;
 
-	w->ops_.resize(depth);
-	for (unsigned i = depth; i-- > 0;)
+	// `depth` appends in flight, and up to as many rewrites of kept seams.
+	unsigned ops = 2 * depth;
+	w->ops_.resize(ops);
+	for (unsigned i = ops; i-- > 0;)
 		w->free_ops_.push_back(i);
 
-	int ret = io_uring_queue_init(depth * 2, &w->ring_, 0);
+	int ret = io_uring_queue_init(ops, &w->ring_, 0);
 	if (ret < 0) {
 		status = Status::from_errno(-ret, "setting up io_uring");
 		return nullptr;
@@ -128,9 +131,10 @@ Status AlignedUringWriter::ensure_allocated(uint64_t end)
 }
 
 Status AlignedUringWriter::submit(uint64_t offset, std::span<const std::byte> bytes, int seam_index,
-				  int staging_index, const Frame *hold, uint64_t valid_end)
+				  int staging_index, const Frame *hold, uint64_t valid_end,
+				  bool keep_seam)
 {
-	while (free_ops_.empty()) {
+	while (free_ops_.empty() || in_order_.size() >= params_.depth) {
 		if (Status s = wait_one(); !s)
 			return s;
 	}
@@ -146,6 +150,8 @@ Status AlignedUringWriter::submit(uint64_t offset, std::span<const std::byte> by
 	op.valid_end = valid_end;
 	op.hold = hold ? *hold : Frame();
 	op.done = false;
+	op.keep_seam = keep_seam;
+	op.rewrite = false;
 
 	prepare(id);
 	in_order_.push_back(id);
@@ -182,6 +188,26 @@ Status AlignedUringWriter::complete(io_uring_cqe *cqe)
 	io_uring_cqe_seen(&ring_, cqe);
 	Op &op = ops_[id];
 
+	if (op.rewrite) {
+		// The final bytes of a kept seam: the frame behind it is published.
+		Replacement *r = replacement_for(op.seam, Replacement::State::rewriting);
+		r->state = Replacement::State::done;
+		free_seams_.push_back(op.seam);
+		--rewrites_in_flight_;
+		free_ops_.push_back(id);
+		if (res < 0 && error_.ok())
+			error_ = Status::from_errno(-res, "writing");
+		else if (res >= 0 && uint32_t(res) != op.length && error_.ok())
+			error_ = Status::from_errno(EIO, "short write");
+		while (!replacements_.empty() &&
+		       replacements_.front().state == Replacement::State::done) {
+			if (error_.ok())
+				published_ = replacements_.front().publish_at;
+			replacements_.pop_front();
+		}
+		return error_;
+	}
+
 	if (res >= 0 && uint32_t(res) < op.length && res % params_.block == 0 && res > 0) {
 		// A short direct write: the rest goes again, still aligned.
 		op.offset += uint32_t(res);
@@ -199,7 +225,10 @@ Status AlignedUringWriter::complete(io_uring_cqe *cqe)
 	}
 
 	op.hold.reset();
-	if (op.seam >= 0)
+	if (op.seam >= 0 && op.keep_seam)
+		replacement_for(op.seam, Replacement::State::writing)->state =
+			Replacement::State::waiting;
+	else if (op.seam >= 0)
 		free_seams_.push_back(op.seam);
 	if (op.staging >= 0)
 		free_staging_.push_back(op.staging);
@@ -219,7 +248,49 @@ Status AlignedUringWriter::complete(io_uring_cqe *cqe)
 		in_order_.pop_front();
 		free_ops_.push_back(front);
 	}
-	return error_;
+	return failed ? error_ : submit_due_rewrites();
+}
+
+AlignedUringWriter::Replacement *AlignedUringWriter::replacement_for(int seam,
+								     Replacement::State state)
+{
+	for (Replacement &r : replacements_)
+		if (r.seam == seam && r.state == state)
+			return &r;
+	return nullptr;
+}
+
+Status AlignedUringWriter::submit_due_rewrites()
+{
+	bool submitted = false;
+	for (Replacement &r : replacements_) {
+		if (r.state != Replacement::State::waiting || r.publish_at > durable_)
+			continue;
+		if (free_ops_.empty())
+			break; // the next completion frees one
+		uint32_t id = free_ops_.back();
+		free_ops_.pop_back();
+		std::memcpy(seam(r.seam) + r.at, r.final.data(), r.length);
+		Op &op = ops_[id];
+		op = Op{};
+		op.offset = r.block_offset;
+		op.length = params_.block;
+		op.buffer = seam(r.seam);
+		op.buf_index = fixed_index(op.buffer, op.length);
+		op.seam = r.seam;
+		op.rewrite = true;
+		r.state = Replacement::State::rewriting;
+		++rewrites_in_flight_;
+		prepare(id);
+		submitted = true;
+	}
+	if (!submitted)
+		return {};
+	int ret;
+	do {
+		ret = io_uring_submit(&ring_);
+	} while (ret == -EINTR);
+	return ret < 0 ? Status::from_errno(-ret, "submitting a write") : Status();
 }
 
 Status AlignedUringWriter::wait_one()
@@ -265,16 +336,23 @@ Status AlignedUringWriter::drain()
 Status AlignedUringWriter::write_seam()
 {
 	int index = current_seam_;
+	uint64_t offset = position_ - params_.block;
+	bool keep = next_replacement_ && next_replacement_->block_offset == offset;
+	if (keep) {
+		replacements_.push_back(*next_replacement_);
+		replacements_.back().seam = index;
+	}
 	if (Status s = take_seam(); !s)
 		return s;
-	return submit(position_ - params_.block, {seam(index), params_.block}, index, -1, nullptr,
-		      position_);
+	return submit(offset, {seam(index), params_.block}, index, -1, nullptr, position_, keep);
 }
 
 Status AlignedUringWriter::take_seam()
 {
-	// Every other seam is in flight: wait for one to come back.
+	// Every other seam is in flight or kept: wait for one to come back.
 	while (free_seams_.empty()) {
+		if (!busy())
+			return Status::from_errno(ENOBUFS, "no seam buffer is free");
 		if (Status s = wait_one(); !s)
 			return s;
 	}
@@ -307,6 +385,29 @@ Status AlignedUringWriter::append_owned(std::span<const std::byte> data)
 	if (Status s = ensure_allocated(position_ + data.size() + params_.block); !s)
 		return s;
 	return copy_into_seam(data);
+}
+
+Status AlignedUringWriter::append_provisional(std::span<const std::byte> provisional,
+					      std::span<const std::byte> final, uint64_t publish_at)
+{
+	if (!error_.ok())
+		return error_;
+	if (final.size() > kMaxFinal || final.size() > provisional.size() ||
+	    (position_ + provisional.size()) % params_.block)
+		return Status::from_errno(EINVAL, "provisional bytes must end on a block");
+	if (Status s = ensure_allocated(position_ + provisional.size() + params_.block); !s)
+		return s;
+
+	Replacement r;
+	r.block_offset = position_ + provisional.size() - params_.block;
+	r.at = uint32_t(params_.block - final.size());
+	std::memcpy(r.final.data(), final.data(), final.size());
+	r.length = uint32_t(final.size());
+	r.publish_at = publish_at;
+	next_replacement_ = r;
+	Status status = copy_into_seam(provisional);
+	next_replacement_.reset();
+	return status;
 }
 
 Status AlignedUringWriter::append_frame(const Frame &frame, std::span<const std::byte> data)

@@ -3,12 +3,14 @@
 
 #include <liburing.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -44,6 +46,12 @@ namespace zcap {
 /// Writes complete out of order; durable() is the offset below which every
 /// byte is on disk, which is what a reader may be shown and what a file is
 /// cut back to after an error.
+///
+/// A container that must not show a frame before all its bytes are on disk
+/// appends the frame's header with append_provisional(): a reader first sees
+/// provisional bytes (Matroska: a Void over the frame), and the block holding
+/// them is written a second time with the real header once everything up to
+/// the frame's end is durable. published() says how far that has come.
 class AlignedUringWriter {
 public:
 	struct Params {
@@ -66,6 +74,14 @@ public:
 	Status append_frame(const Frame &frame, std::span<const std::byte> data);
 	/// Appends bytes the caller owns (copied into the seam; not frame bytes).
 	Status append_owned(std::span<const std::byte> data);
+	/// The longest @p final that append_provisional() takes.
+	static constexpr size_t kMaxFinal = 64;
+	/// Appends owned bytes, @p provisional, that must end on a block
+	/// boundary. Once every byte before @p publish_at is durable, their block
+	/// is written again with @p final in place of the last final.size() of
+	/// them; published() then reaches @p publish_at.
+	Status append_provisional(std::span<const std::byte> provisional,
+				  std::span<const std::byte> final, uint64_t publish_at);
 
 	/// Writes the partly filled last block (zero padded), so durable() reaches
 	/// position(). Appending may go on afterwards.
@@ -75,9 +91,12 @@ public:
 	/// Waits for every write in flight.
 	Status drain();
 
-	bool busy() const noexcept { return !in_order_.empty(); }
+	bool busy() const noexcept { return !in_order_.empty() || rewrites_in_flight_; }
 	uint64_t position() const noexcept { return position_; }
 	uint64_t durable() const noexcept { return durable_; }
+	/// The largest publish_at whose final bytes are on disk, with those of
+	/// every earlier append_provisional().
+	uint64_t published() const noexcept { return published_; }
 	bool registered_buffers() const noexcept { return registered_; }
 
 private:
@@ -91,6 +110,20 @@ private:
 		uint64_t valid_end = 0; ///< end of the stream bytes it carries
 		Frame hold;		///< pins the frame's pages until completion
 		bool done = false;
+		bool keep_seam = false; ///< the seam waits for its final bytes
+		bool rewrite = false;	///< writes a seam's final bytes (not in in_order_)
+	};
+
+	/// A seam written with provisional bytes, kept to be written again.
+	struct Replacement {
+		enum class State { writing, waiting, rewriting, done };
+		int seam = -1;
+		uint64_t block_offset = 0;
+		uint32_t at = 0; ///< where the final bytes go within the block
+		std::array<std::byte, kMaxFinal> final{};
+		uint32_t length = 0;
+		uint64_t publish_at = 0;
+		State state = State::writing;
 	};
 
 	explicit AlignedUringWriter(const Params &params);
@@ -98,7 +131,7 @@ private:
 	/// Queues one write; @p valid_end is where its meaningful bytes end
 	/// (a zero-padded tail block ends before the block does).
 	Status submit(uint64_t offset, std::span<const std::byte> bytes, int seam, int staging,
-		      const Frame *hold, uint64_t valid_end);
+		      const Frame *hold, uint64_t valid_end, bool keep_seam = false);
 	/// Writes @p bulk (whole blocks) at the current position, from the
 	/// frame's pages or, when they are not page-aligned, from staging.
 	Status write_bulk(const Frame &frame, std::span<const std::byte> bulk);
@@ -109,6 +142,10 @@ private:
 	Status redo_faulted();
 	void prepare(uint32_t id);
 	Status complete(io_uring_cqe *cqe);
+	/// Writes the final bytes of every kept seam whose frame is durable, as
+	/// far as free ops allow (without waiting).
+	Status submit_due_rewrites();
+	Replacement *replacement_for(int seam, Replacement::State state);
 	Status wait_one();
 	Status ensure_allocated(uint64_t end);
 	Status copy_into_seam(std::span<const std::byte> bytes);
@@ -145,7 +182,12 @@ private:
 
 	std::vector<Op> ops_;
 	std::vector<uint32_t> free_ops_;
-	std::deque<uint32_t> in_order_; ///< ops in submission (= offset) order
+	std::deque<uint32_t> in_order_;	       ///< ops in submission (= offset) order
+	std::deque<Replacement> replacements_; ///< in publish_at order
+	/// Set by append_provisional() for the seam its last byte lands in.
+	std::optional<Replacement> next_replacement_;
+	unsigned rewrites_in_flight_ = 0;
+	uint64_t published_ = 0;
 
 	uint64_t position_ = 0; ///< logical end of the stream
 	uint64_t durable_ = 0;

@@ -43,12 +43,15 @@ constexpr unsigned kMaxBuffers = 1024;
 
 constexpr const char *kUsage = R"(Usage: zcap record -o FILE [OPTIONS]
 
-Records video to FILE as raw frames back to back (like v4l2-ctl --stream-to),
-written with O_DIRECT through io_uring straight from the capture buffers.
+Records video to FILE, written with O_DIRECT through io_uring straight from
+the capture buffers: a Matroska file when FILE ends in .mkv, else raw frames
+back to back (like v4l2-ctl --stream-to).
 
 Options:
   -o, --output FILE      where to record (required); an existing file is kept
                          unless --force is given
+      --container mkv|raw
+                         the file's layout, whatever its name says
   -s, --source SOURCE    auto (default): a camera if there is one, else the
                          built-in pattern; 'pattern': the built-in pattern;
                          /dev/videoN: that V4L2 device
@@ -83,6 +86,7 @@ before the failure are kept), 2 bad arguments.
 
 struct RecordOptions {
 	std::filesystem::path output;
+	std::optional<Container> container; // unset: by the file name
 	std::string source = "auto";
 	// Unset: the camera's current setting, or the pattern's default.
 	std::optional<std::pair<uint32_t, uint32_t>> size;
@@ -112,6 +116,7 @@ RecordOptions parse_options(int argc, char **argv)
 		kStatsJson,
 		kForce,
 		kIo,
+		kContainer,
 	};
 	static const option longopts[] = {
 		{"output", required_argument, nullptr, 'o'},
@@ -129,6 +134,7 @@ RecordOptions parse_options(int argc, char **argv)
 		{"stats-json", required_argument, nullptr, kStatsJson},
 		{"force", no_argument, nullptr, kForce},
 		{"io", required_argument, nullptr, kIo},
+		{"container", required_argument, nullptr, kContainer},
 		{"quiet", no_argument, nullptr, 'q'},
 		{"help", no_argument, nullptr, 'h'},
 		{},
@@ -212,6 +218,15 @@ RecordOptions parse_options(int argc, char **argv)
 					fmt::format("invalid I/O mode '{}': expected auto, "
 						    "userptr, mmap or dmabuf",
 						    arg));
+			break;
+		case kContainer:
+			if (arg == "mkv" || arg == "matroska")
+				o.container = Container::matroska;
+			else if (arg == "raw")
+				o.container = Container::raw;
+			else
+				throw UsageError(fmt::format(
+					"invalid container '{}': expected mkv or raw", arg));
 			break;
 		case 'q':
 			o.quiet = true;
@@ -387,7 +402,10 @@ void print_summary(const RecordOptions &o, const RunReport &r)
 		   io_path_name(s.io_path.load()),
 		   r.seconds > 0 ? double(bytes) / r.seconds / 1e6 : 0, s.dropped.load(),
 		   human_bytes(s.copied_bytes.load()));
-	if (auto pix = ffmpeg_pix_fmt(f.fourcc); !pix.empty() && s.frames.load()) {
+	if (o.container.value_or(container_for(o.output)) == Container::matroska) {
+		if (s.frames.load())
+			fmt::print("  play it: ffplay {}\n", o.output.string());
+	} else if (auto pix = ffmpeg_pix_fmt(f.fourcc); !pix.empty() && s.frames.load()) {
 		std::string rate = r.source.frame_rate().unlimited()
 					   ? "25"
 					   : fmt::format("{}/{}", r.source.frame_rate().num,
@@ -453,6 +471,7 @@ int record(const RecordOptions &o)
 
 	DiskSinkOptions disk;
 	disk.path = o.output;
+	disk.container = o.container.value_or(container_for(o.output));
 	disk.queue_depth = o.queue_depth;
 	disk.overwrite = o.force;
 	disk.force_buffered = o.buffered;

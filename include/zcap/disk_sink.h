@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 
@@ -8,8 +9,21 @@
 
 namespace zcap {
 
+/// How frames are laid out in the file.
+enum class Container {
+	raw,	  ///< frames back to back, nothing else (like v4l2-ctl --stream-to)
+	matroska, ///< a Matroska file every player opens, payloads still written directly
+};
+
+/// The container a file name asks for: Matroska for .mkv, raw otherwise.
+Container container_for(const std::filesystem::path &path);
+
 struct DiskSinkOptions {
 	std::filesystem::path path;
+	Container container = Container::raw;
+	/// Matroska: start a new Cluster at least this often. Readers seek to
+	/// Clusters, and a crash loses nothing that a Cluster boundary would save.
+	std::chrono::milliseconds cluster_interval{1000};
 	/// Writes in flight at once.
 	unsigned queue_depth = 8;
 	/// Replace an existing file instead of refusing to.
@@ -18,9 +32,9 @@ struct DiskSinkOptions {
 	bool force_buffered = false;
 };
 
-/// Writes raw frames back to back, byte for byte like `v4l2-ctl --stream-to`,
-/// with O_DIRECT through io_uring straight from the frames' pages. See
-/// sinks/disk_sink.cpp for how block alignment is kept.
+/// Writes frames to a file with O_DIRECT through io_uring straight from the
+/// frames' pages: raw frames back to back (sinks/disk_sink.cpp), or Matroska
+/// with every payload on a block boundary (sinks/matroska_sink.cpp).
 std::unique_ptr<Sink> make_disk_sink(const DiskSinkOptions &options);
 
 } // namespace zcap

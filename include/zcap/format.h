@@ -24,6 +24,8 @@ constexpr uint32_t NV12 = fourcc('N', 'V', '1', '2'); ///< Y plane, then interle
 constexpr uint32_t GREY = fourcc('G', 'R', 'E', 'Y'); ///< 8-bit luma only
 constexpr uint32_t RGB24 = fourcc('R', 'G', 'B', '3'); ///< R G B bytes
 constexpr uint32_t BGRA = fourcc('A', 'R', '2', '4');  ///< B G R A bytes (V4L2_PIX_FMT_BGRA32)
+constexpr uint32_t MJPEG =
+	fourcc('M', 'J', 'P', 'G'); ///< Motion-JPEG: a JPEG image per frame, of varying size
 } // namespace pixfmt
 
 /// One plane of an image inside a single buffer.
