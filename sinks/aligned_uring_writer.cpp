@@ -410,7 +410,8 @@ Status AlignedUringWriter::append_provisional(std::span<const std::byte> provisi
 	return status;
 }
 
-Status AlignedUringWriter::append_frame(const Frame &frame, std::span<const std::byte> data)
+Status AlignedUringWriter::append_frame(const Frame &frame, std::span<const std::byte> data,
+					size_t padding)
 {
 	if (!error_.ok())
 		return error_;
@@ -434,8 +435,16 @@ Status AlignedUringWriter::append_frame(const Frame &frame, std::span<const std:
 		position_ += bulk;
 		data = data.subspan(bulk);
 	}
-	// Tail: less than a block, kept until the next bytes complete it.
-	if (!data.empty()) {
+	// Tail: less than a block. With padding after it in the frame's own
+	// memory, written from there; else kept until the next bytes complete it.
+	if (!data.empty() && padding == params_.block - data.size() && !stage_all_ &&
+	    reinterpret_cast<uintptr_t>(data.data()) % kFastMemAlign == 0) {
+		if (Status s = submit(position_, {data.data(), params_.block}, -1, -1, &frame,
+				      position_ + params_.block);
+		    !s)
+			return s;
+		position_ += params_.block;
+	} else if (!data.empty()) {
 		if (Status s = copy_into_seam(data); !s)
 			return s;
 		copied += data.size();

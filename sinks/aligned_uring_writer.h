@@ -71,7 +71,12 @@ public:
 	bool pages_unwritable() const noexcept { return stage_all_; }
 
 	/// Appends frame bytes, written from @p frame's pages where blocks allow.
-	Status append_frame(const Frame &frame, std::span<const std::byte> data);
+	/// When the @p padding bytes that follow @p data in memory complete its
+	/// last partial block and are valid stream bytes (a container's
+	/// padding), that block too is written from the frame's pages, and
+	/// position() moves to its end; otherwise the tail is copied to a seam.
+	Status append_frame(const Frame &frame, std::span<const std::byte> data,
+			    size_t padding = 0);
 	/// Appends bytes the caller owns (copied into the seam; not frame bytes).
 	Status append_owned(std::span<const std::byte> data);
 	/// The longest @p final that append_provisional() takes.

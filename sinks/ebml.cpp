@@ -76,7 +76,7 @@ void Writer::binary(uint32_t element, std::span<const std::byte> value)
 	raw(value);
 }
 
-void Writer::void_element(size_t total)
+size_t Writer::void_header(size_t total)
 {
 	assert(total >= 2);
 	// The size field grows with the payload: pick the length whose
@@ -86,7 +86,13 @@ void Writer::void_element(size_t total)
 		++length;
 	id(id::Void);
 	size_field(total - 1 - length, length);
-	out_.resize(out_.size() + (total - 1 - length), std::byte{0});
+	return total - 1 - length;
+}
+
+void Writer::void_element(size_t total)
+{
+	size_t payload = void_header(total);
+	out_.resize(out_.size() + payload, std::byte{0});
 }
 
 size_t Writer::begin_master(uint32_t element)

@@ -9,7 +9,7 @@
 
 namespace zcap::ebml {
 
-/// EBML IDs zcap writes (Matroska specification, RFC 9559), with their marker bits.
+/// EBML IDs zcap writes or reads (Matroska specification, RFC 9559), with their marker bits.
 namespace id {
 constexpr uint32_t EBML = 0x1A45DFA3;
 constexpr uint32_t EBMLVersion = 0x4286;
@@ -47,12 +47,17 @@ constexpr uint32_t ColourSpace = 0x2EB524;
 constexpr uint32_t Cluster = 0x1F43B675;
 constexpr uint32_t Timestamp = 0xE7;
 constexpr uint32_t SimpleBlock = 0xA3;
+constexpr uint32_t BlockGroup = 0xA0;
+constexpr uint32_t Block = 0xA1;
 constexpr uint32_t Cues = 0x1C53BB6B;
 constexpr uint32_t CuePoint = 0xBB;
 constexpr uint32_t CueTime = 0xB3;
 constexpr uint32_t CueTrackPositions = 0xB7;
 constexpr uint32_t CueTrack = 0xF7;
 constexpr uint32_t CueClusterPosition = 0xF1;
+constexpr uint32_t Chapters = 0x1043A770;
+constexpr uint32_t Tags = 0x1254C367;
+constexpr uint32_t Attachments = 0x1941A469;
 } // namespace id
 
 /// A size field that says "unknown": the element runs until something that
@@ -82,6 +87,9 @@ public:
 	void binary(uint32_t element, std::span<const std::byte> value);
 	/// A Void element exactly @p total bytes long (at least 2).
 	void void_element(size_t total);
+	/// Only the ID and size of such a Void; returns the payload bytes that
+	/// must follow.
+	size_t void_header(size_t total);
 	/// Starts a master element whose size is filled in by end_master().
 	size_t begin_master(uint32_t element);
 	void end_master(size_t start);

@@ -184,6 +184,13 @@ std::array<std::byte, 9> void_header(uint64_t total)
 	return h;
 }
 
+std::vector<std::byte> void_start(size_t total)
+{
+	ebml::Writer w;
+	w.void_header(total);
+	return w.take();
+}
+
 std::array<std::byte, 8> size_field(uint64_t value)
 {
 	std::array<std::byte, 8> f{};

@@ -70,6 +70,10 @@ std::array<std::byte, kBlockHeaderSize> block_header(uint64_t payload, int16_t o
 /// so that it can cover a frame of any size: the first 9 bytes.
 std::array<std::byte, 9> void_header(uint64_t total);
 
+/// The start of a Void element @p total bytes long (at least 2): its ID and
+/// size, which is all a reader needs to skip it, whatever its bytes are.
+std::vector<std::byte> void_start(size_t total);
+
 /// An 8-byte size field.
 std::array<std::byte, 8> size_field(uint64_t value);
 

@@ -22,11 +22,13 @@ namespace {
 constexpr uint32_t kBufferedLayoutBlock = 4096;
 
 /// A Matroska file written with every frame's payload on a filesystem block
-/// boundary, so that the bulk of it goes to disk by direct I/O from the
-/// frame's own pages. Between two payloads lie, in one owned "seam" block:
-/// the previous payload's tail (shorter than a block: the only frame bytes
-/// copied), a Void as padding, a Cluster header when one starts, and the
-/// SimpleBlock header.
+/// boundary, so that it goes to disk by direct I/O from the frame's own
+/// pages. Where a payload ends inside a block, a Void is put after it in the
+/// frame's buffer (the unused room to the end of the page) and that block is
+/// written from the buffer too. Before each payload an owned "seam" block
+/// holds a Void as padding, a Cluster header when one starts, and the
+/// SimpleBlock header. A buffer without that room has its payload tail
+/// copied into the seam instead (counted): the only frame bytes copied.
 ///
 /// Live layout: the Segment and its Clusters have unknown sizes, and a frame
 /// appears to readers only once it is whole. Its header is first written as
@@ -66,6 +68,10 @@ private:
 
 	uint64_t position();
 	Status append_owned(std::span<const std::byte> bytes);
+	/// Puts a Void after the frame's bytes in its buffer, up to the end of
+	/// the block its tail is in, so that the last block can be written from
+	/// the frame's pages too: returns its size, or 0 without room for it.
+	size_t pad_in_buffer(const Frame &frame);
 	/// The frame's time since the first frame, never going backwards.
 	uint64_t timestamp_ms(const Frame &frame);
 	/// Counts the frames the direct writer has published.
@@ -116,6 +122,18 @@ Status MatroskaSink::append_owned(std::span<const std::byte> bytes)
 	return out_.direct() ? out_.direct()->append_owned(bytes) : out_.buffered()->append(bytes);
 }
 
+size_t MatroskaSink::pad_in_buffer(const Frame &frame)
+{
+	size_t tail = frame.data().size() % block_;
+	size_t padding = block_ - tail;
+	std::span<std::byte> room = frame.room_after();
+	if (!tail || padding < 2 || room.size() < padding)
+		return 0;
+	std::vector<std::byte> start = matroska::void_start(padding);
+	std::memcpy(room.data(), start.data(), start.size());
+	return padding;
+}
+
 uint64_t MatroskaSink::timestamp_ms(const Frame &frame)
 {
 	uint64_t ns = frame.timestamp_ns();
@@ -160,7 +178,7 @@ Status MatroskaSink::write(const Frame &frame)
 	if (AlignedUringWriter *direct = out_.direct()) {
 		status = direct->append_provisional(seam, head, end);
 		if (status)
-			status = direct->append_frame(frame, data);
+			status = direct->append_frame(frame, data, pad_in_buffer(frame));
 		if (status)
 			pending_.emplace_back(end, uint32_t(data.size()));
 		count_published();

@@ -25,26 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// The open-file flags of the descriptor this process has on @p path, or -1.
-long open_flags(const fs::path &path)
-{
-	std::error_code ec;
-	for (const auto &entry : fs::directory_iterator("/proc/self/fd", ec)) {
-		if (fs::read_symlink(entry.path(), ec) != path)
-			continue;
-		std::ifstream info("/proc/self/fdinfo/" + entry.path().filename().string());
-		std::string key;
-		while (info >> key) {
-			if (key == "flags:") {
-				std::string octal;
-				info >> octal;
-				return std::stol(octal, nullptr, 8);
-			}
-		}
-	}
-	return -1;
-}
-
 struct Recording {
 	Status status;
 	uint64_t frames = 0, bytes = 0, copied = 0, dropped = 0;
@@ -66,7 +46,7 @@ Recording record(const fs::path &path, const FrameFormat &format, FrameRate rate
 	r.status = pipeline.run(
 		{.frames = frames}, stop,
 		[&] {
-			long flags = open_flags(path);
+			long flags = test::open_flags(path);
 			r.saw_o_direct |= flags >= 0 && (flags & O_DIRECT);
 		},
 		std::chrono::milliseconds(5));

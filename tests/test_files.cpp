@@ -2,6 +2,7 @@
 #include "test_files.h"
 
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -95,6 +96,44 @@ bool root_tests_required()
 {
 	const char *v = std::getenv("ZCAP_REQUIRE_ROOT_TESTS");
 	return v && std::string(v) == "1";
+}
+
+std::string run_command(const std::string &command, int *exit_status)
+{
+	std::string out;
+	FILE *pipe = popen(command.c_str(), "r");
+	if (!pipe) {
+		if (exit_status)
+			*exit_status = -1;
+		return out;
+	}
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), pipe)) > 0)
+		out.append(chunk, n);
+	int status = pclose(pipe);
+	if (exit_status)
+		*exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return out;
+}
+
+long open_flags(const std::filesystem::path &path)
+{
+	std::error_code ec;
+	for (const auto &entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+		if (std::filesystem::read_symlink(entry.path(), ec) != path)
+			continue;
+		std::ifstream info("/proc/self/fdinfo/" + entry.path().filename().string());
+		std::string key;
+		while (info >> key) {
+			if (key == "flags:") {
+				std::string octal;
+				info >> octal;
+				return std::stol(octal, nullptr, 8);
+			}
+		}
+	}
+	return -1;
 }
 
 LogCapture::LogCapture()

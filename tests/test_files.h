@@ -84,4 +84,11 @@ private:
 /// Whether tests that need root must run (CI sets ZCAP_REQUIRE_ROOT_TESTS=1).
 bool root_tests_required();
 
+/// Runs @p command through /bin/sh and returns what it printed on standard
+/// output; @p exit_status, when given, gets its exit status.
+std::string run_command(const std::string &command, int *exit_status = nullptr);
+
+/// The open-file flags of the descriptor this process has on @p path, or -1.
+long open_flags(const std::filesystem::path &path);
+
 } // namespace zcap::test

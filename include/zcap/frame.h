@@ -123,6 +123,16 @@ public:
 	{
 		return slot_->memory_.subspan(slot_->metadata_.offset, slot_->metadata_.bytes_used);
 	}
+	/// The rest of the frame's buffer after its bytes, which belongs to no
+	/// frame. A container sink may write padding there so that the frame's
+	/// last, partial block goes to disk straight from these pages. What it
+	/// writes must depend only on the frame's size, so that sinks sharing
+	/// the frame write the same bytes.
+	std::span<std::byte> room_after() const noexcept
+	{
+		return slot_->memory_.subspan(slot_->metadata_.offset +
+					      slot_->metadata_.bytes_used);
+	}
 	/// Where the memfd holds the frame's bytes (frame pool, USERPTR capture).
 	FdAlias memfd() const noexcept { return at_frame(slot_->memfd_); }
 	/// Where the DMA-BUF holds the frame's bytes (MMAP capture via EXPBUF,
