@@ -231,13 +231,13 @@ Status MatroskaSink::finish()
 	if (!out_.is_open())
 		return {};
 
-	// Cues index every Cluster, so that players can seek.
+	// Cues index every Cluster, so that players can seek (a file without
+	// frames has neither).
 	std::vector<matroska::CuePoint> points;
 	for (const Cluster &c : clusters_)
 		points.push_back({c.time_ms, c.position - header_.segment_data});
-	std::vector<std::byte> cues = matroska::cues(points);
 	uint64_t cues_at = position();
-	Status status = append_owned(cues);
+	Status status = points.empty() ? Status() : append_owned(matroska::cues(points));
 	uint64_t end = position();
 
 	if (AlignedUringWriter *direct = out_.direct()) {
@@ -266,7 +266,8 @@ Status MatroskaSink::finish_layout(uint64_t cues_at, uint64_t end)
 	size_patch(header_.segment_size_at, end - data);
 	patches.push_back({header_.seek_head_at,
 			   matroska::seek_head(header_.seek_head_room, header_.info_at - data,
-					       header_.tracks_at - data, cues_at - data)});
+					       header_.tracks_at - data,
+					       clusters_.empty() ? 0 : cues_at - data)});
 	double duration = double(last_ms_ + frame_duration_ms_);
 	if (frames_written_)
 		patches.push_back({header_.duration_at, matroska::duration(duration)});

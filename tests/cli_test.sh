@@ -130,5 +130,32 @@ done
 frames=$(( $(stat -c %s "$work/d.raw") / (320 * 240 * 2) ))
 check "1 s at 20 fps gives 20 frames (got $frames)" test $frames -eq 20
 
+# Matroska: chosen by the name, or by --container; the payload still goes
+# through io_uring, and third-party readers count the frames.
+expect_usage_error "bad container" "invalid container 'avi'" record -o "$work/x.mkv" --container avi
+probe_frames() { ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$1"; }
+if "$zcap" record -o "$work/m.mkv" --size 640x480 -f NV12 --fps max -n 40 --stats-json "$work/m.json" \
+	>"$work/m.out" 2>&1; then
+	pass ".mkv records"
+else
+	fail ".mkv records: $(cat "$work/m.out")"
+fi
+check ".mkv: ffprobe counts 40 NV12 frames" test "$(probe_frames "$work/m.mkv")" = 40
+check ".mkv: ffprobe sees a finished file (duration)" \
+	bash -c "ffprobe -v error -show_entries format=duration -of csv=p=0 '$work/m.mkv' | grep -qv N/A"
+check ".mkv: no byte copied" grep -q '"copied_bytes": 0' "$work/m.json"
+check ".mkv: the summary says how to play it" grep -q "play it: ffplay $work/m.mkv" "$work/m.out"
+"$zcap" record -q -o "$work/r.mkv" --container raw --size 320x240 -n 5
+check "--container raw writes raw frames whatever the name" \
+	test "$(stat -c %s "$work/r.mkv")" -eq $((320 * 240 * 2 * 5))
+"$zcap" record -q -o "$work/c.bin" --container mkv --size 320x240 -n 5
+check "--container mkv writes Matroska whatever the name" test "$(probe_frames "$work/c.bin")" = 5
+if command -v strace >/dev/null; then
+	strace -f -qq -e trace=write,pwrite64,pwritev,pwritev2 -o "$work/mkv-strace.txt" \
+		"$zcap" record -q -o "$work/s.mkv" --size 640x480 --fps max -n 30
+	check ".mkv: no frame-sized write() or pwrite(), only the finishing blocks" \
+		bash -c "! grep -E '(write|pwrite64|pwritev2?)\\([0-9]+, .*= ([0-9]{5,})$' '$work/mkv-strace.txt'"
+fi
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

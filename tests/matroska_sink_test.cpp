@@ -284,6 +284,23 @@ TEST(Matroska, FormatsReadersCannotDecodeAreRefusedBeforeTheFileIsMade)
 	EXPECT_FALSE(fs::exists(dir / "x.mkv"));
 }
 
+TEST(Matroska, ARecordingWithoutFramesIsStillAValidFile)
+{
+	test::TempDir dir;
+	fs::path file = dir / "empty.mkv";
+	auto sink = make_disk_sink({.path = file, .container = Container::matroska});
+	ASSERT_TRUE(sink->start(
+		{.format = *packed_format(pixfmt::YUYV, 64, 48), .frame_rate = {30, 1}}));
+	ASSERT_TRUE(sink->finish());
+	// FFmpeg 5.1 refuses any Matroska file without frames, its own too;
+	// GStreamer reads the track.
+	int status = -1;
+	std::string out = test::run_command(
+		fmt::format("gst-discoverer-1.0 '{}' 2>&1", file.string()), &status);
+	EXPECT_EQ(status, 0);
+	EXPECT_NE(out.find("Width: 64"), std::string::npos) << out;
+}
+
 /// JPEG files of different sizes, made by FFmpeg from its test source.
 std::vector<std::vector<std::byte>> jpeg_frames(const test::TempDir &dir, int count)
 {
