@@ -321,12 +321,16 @@ Status V4l2Source::try_io(IoMode mode)
 			}
 			size_t length = mplane ? plane.length : b.length;
 			off_t offset = mplane ? plane.m.mem_offset : b.m.offset;
-			void *address = device_->mmap(length, offset);
+			// vb2 allocates whole pages and maps them: the rest of the
+			// last page is the buffer's unused room (frame.h room_after).
+			size_t mapped =
+				(length + kPlacementPage - 1) / kPlacementPage * kPlacementPage;
+			void *address = device_->mmap(mapped, offset);
 			if (address == MAP_FAILED) {
 				status = Status::from_errno(errno, device_->path() + ": mmap");
 				break;
 			}
-			mappings_.push_back({address, length});
+			mappings_.push_back({address, mapped});
 			v4l2_exportbuffer exp{};
 			exp.type = type_;
 			exp.index = i;
@@ -345,7 +349,7 @@ Status V4l2Source::try_io(IoMode mode)
 				dmabuf = {exp.fd, 0};
 			}
 			slots_.push_back(std::make_unique<FrameSlot>(
-				*this, i, std::span(static_cast<std::byte *>(address), length),
+				*this, i, std::span(static_cast<std::byte *>(address), mapped),
 				FdAlias{}, dmabuf));
 			lengths_.push_back(length);
 		}

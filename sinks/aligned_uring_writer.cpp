@@ -132,7 +132,7 @@ Status AlignedUringWriter::ensure_allocated(uint64_t end)
 
 Status AlignedUringWriter::submit(uint64_t offset, std::span<const std::byte> bytes, int seam_index,
 				  int staging_index, const Frame *hold, uint64_t valid_end,
-				  bool keep_seam)
+				  bool keep_seam, uint32_t padding)
 {
 	while (free_ops_.empty() || in_order_.size() >= params_.depth) {
 		if (Status s = wait_one(); !s)
@@ -152,6 +152,7 @@ Status AlignedUringWriter::submit(uint64_t offset, std::span<const std::byte> by
 	op.done = false;
 	op.keep_seam = keep_seam;
 	op.rewrite = false;
+	op.padding = padding;
 
 	prepare(id);
 	in_order_.push_back(id);
@@ -440,7 +441,7 @@ Status AlignedUringWriter::append_frame(const Frame &frame, std::span<const std:
 	if (!data.empty() && padding == params_.block - data.size() && !stage_all_ &&
 	    reinterpret_cast<uintptr_t>(data.data()) % kFastMemAlign == 0) {
 		if (Status s = submit(position_, {data.data(), params_.block}, -1, -1, &frame,
-				      position_ + params_.block);
+				      position_ + params_.block, false, uint32_t(padding));
 		    !s)
 			return s;
 		position_ += params_.block;
@@ -461,12 +462,12 @@ Status AlignedUringWriter::write_bulk(const Frame &frame, std::span<const std::b
 		return submit(position_, bulk, -1, -1, &frame, end);
 
 	int index;
-	if (Status s = stage(bulk, index); !s)
+	if (Status s = stage(bulk, bulk.size(), index); !s)
 		return s;
 	return submit(position_, {staging_[index].data, bulk.size()}, -1, index, nullptr, end);
 }
 
-Status AlignedUringWriter::stage(std::span<const std::byte> bytes, int &index)
+Status AlignedUringWriter::stage(std::span<const std::byte> bytes, uint64_t frame_bytes, int &index)
 {
 	while (free_staging_.empty() && staging_.size() >= ops_.size()) {
 		if (Status s = wait_one(); !s)
@@ -495,9 +496,9 @@ Status AlignedUringWriter::stage(std::span<const std::byte> bytes, int &index)
 		buffer = {static_cast<std::byte *>(p), size};
 	}
 	std::memcpy(buffer.data, bytes.data(), bytes.size());
-	staged_bytes_ += bytes.size();
+	staged_bytes_ += frame_bytes;
 	if (params_.copied)
-		params_.copied->fetch_add(bytes.size(), std::memory_order_relaxed);
+		params_.copied->fetch_add(frame_bytes, std::memory_order_relaxed);
 	return {};
 }
 
@@ -511,7 +512,8 @@ Status AlignedUringWriter::redo_faulted()
 		// be made without waiting.
 		Op &op = ops_[id];
 		int index;
-		if (Status s = stage({op.buffer, op.length}, index); !s)
+		uint32_t padding = std::min(op.padding, op.length);
+		if (Status s = stage({op.buffer, op.length}, op.length - padding, index); !s)
 			return s;
 		op.buffer = staging_[index].data;
 		op.buf_index = fixed_index(op.buffer, op.length);

@@ -113,6 +113,7 @@ private:
 		int seam = -1;		///< seam buffer it writes, or -1
 		int staging = -1;	///< staging buffer it writes, or -1
 		uint64_t valid_end = 0; ///< end of the stream bytes it carries
+		uint32_t padding = 0;	///< bytes at its end that are not frame bytes
 		Frame hold;		///< pins the frame's pages until completion
 		bool done = false;
 		bool keep_seam = false; ///< the seam waits for its final bytes
@@ -136,13 +137,14 @@ private:
 	/// Queues one write; @p valid_end is where its meaningful bytes end
 	/// (a zero-padded tail block ends before the block does).
 	Status submit(uint64_t offset, std::span<const std::byte> bytes, int seam, int staging,
-		      const Frame *hold, uint64_t valid_end, bool keep_seam = false);
+		      const Frame *hold, uint64_t valid_end, bool keep_seam = false,
+		      uint32_t padding = 0);
 	/// Writes @p bulk (whole blocks) at the current position, from the
 	/// frame's pages or, when they are not page-aligned, from staging.
 	Status write_bulk(const Frame &frame, std::span<const std::byte> bulk);
 	/// Copies @p bytes into a free staging buffer (made or grown as needed)
-	/// and counts the copy; returns its index.
-	Status stage(std::span<const std::byte> bytes, int &index);
+	/// and counts the @p frame_bytes among them as copied; returns its index.
+	Status stage(std::span<const std::byte> bytes, uint64_t frame_bytes, int &index);
 	/// Writes again, from staging, the frame writes that failed with EFAULT.
 	Status redo_faulted();
 	void prepare(uint32_t id);

@@ -140,8 +140,9 @@ int FakeVideoDevice::request_buffers(v4l2_requestbuffers &r)
 	d.memory = r.memory;
 	d.buffers = r.count;
 	d.queued.clear();
+	// Like vb2: whole pages, of which QUERYBUF reports size_image bytes.
 	d.mmap_memory.assign(r.memory == V4L2_MEMORY_MMAP ? r.count : 0,
-			     std::vector<std::byte>(d.size_image()));
+			     std::vector<std::byte>((d.size_image() + 4095) / 4096 * 4096));
 	return 0;
 }
 
@@ -197,7 +198,8 @@ void *FakeVideoDevice::mmap(size_t length, off_t offset)
 {
 	FakeDriver &d = *driver_;
 	uint32_t index = uint32_t(offset >> 16);
-	if (index >= d.mmap_memory.size() || length != d.mmap_memory[index].size()) {
+	// vb2 maps at most the buffer's whole pages.
+	if (index >= d.mmap_memory.size() || length > d.mmap_memory[index].size()) {
 		errno = EINVAL;
 		return MAP_FAILED;
 	}

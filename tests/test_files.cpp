@@ -117,6 +117,49 @@ std::string run_command(const std::string &command, int *exit_status)
 	return out;
 }
 
+std::vector<BlockPayload> matroska_block_payloads(const std::filesystem::path &path)
+{
+	std::ifstream in(path, std::ios::binary);
+	std::string file((std::istreambuf_iterator<char>(in)), {});
+	const auto *bytes = reinterpret_cast<const uint8_t *>(file.data());
+	const uint64_t end = file.size();
+
+	// An EBML variable-length integer at @p pos: its length, and its value
+	// with (size) or without (ID) the length marker; 0 length when invalid.
+	auto vint = [&](uint64_t pos, bool keep_marker, uint64_t &value) -> unsigned {
+		if (pos >= end || bytes[pos] == 0)
+			return 0;
+		unsigned length = unsigned(__builtin_clz(bytes[pos]) - 23);
+		if (pos + length > end)
+			return 0;
+		value = keep_marker ? bytes[pos] : bytes[pos] & (0xffu >> length);
+		for (unsigned i = 1; i < length; ++i)
+			value = value << 8 | bytes[pos + i];
+		return length;
+	};
+	constexpr uint64_t kSegment = 0x18538067, kCluster = 0x1F43B675, kSimpleBlock = 0xA3;
+	constexpr unsigned kBlockHeader = 4; // track 1, 16-bit timestamp, flags
+
+	std::vector<BlockPayload> blocks;
+	uint64_t pos = 0;
+	while (pos < end) {
+		uint64_t id, size;
+		unsigned id_length = vint(pos, true, id);
+		unsigned size_length = id_length ? vint(pos + id_length, false, size) : 0;
+		if (!size_length)
+			break;
+		uint64_t data = pos + id_length + size_length;
+		if (id == kSegment || id == kCluster) {
+			pos = data;
+			continue;
+		}
+		if (id == kSimpleBlock)
+			blocks.push_back({data + kBlockHeader, size - kBlockHeader});
+		pos = data + size;
+	}
+	return blocks;
+}
+
 long open_flags(const std::filesystem::path &path)
 {
 	std::error_code ec;

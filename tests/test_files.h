@@ -91,4 +91,16 @@ std::string run_command(const std::string &command, int *exit_status = nullptr);
 /// The open-file flags of the descriptor this process has on @p path, or -1.
 long open_flags(const std::filesystem::path &path);
 
+/// Where a SimpleBlock's payload lies in a Matroska file.
+struct BlockPayload {
+	uint64_t offset;
+	uint64_t size;
+};
+
+/// The SimpleBlock payloads of a Matroska file zcap wrote, in file order. A
+/// flat walk that steps into the Segment and Clusters (known or unknown
+/// size) and over everything else; it stops at the first byte that starts
+/// no element (a crash leaves zeros). For tests only: it trusts the file.
+std::vector<BlockPayload> matroska_block_payloads(const std::filesystem::path &path);
+
 } // namespace zcap::test
