@@ -124,6 +124,15 @@ int gst_frame_count(const fs::path &file)
 	return frames;
 }
 
+uint64_t probed_frames(const fs::path &file)
+{
+	std::string out = test::run_command(
+		fmt::format("ffprobe -v quiet -count_frames -select_streams v:0 -show_entries "
+			    "stream=nb_read_frames -of csv=p=0 '{}'",
+			    file.string()));
+	return out.empty() ? 0 : std::stoull(out);
+}
+
 struct Case {
 	uint32_t fourcc;
 	bool gstreamer; ///< GStreamer 1.22's matroskademux knows the ColourSpace
@@ -301,6 +310,30 @@ TEST(Matroska, ARecordingWithoutFramesIsStillAValidFile)
 	EXPECT_NE(out.find("Width: 64"), std::string::npos) << out;
 }
 
+TEST(Matroska, DiskFullStopsWithAClearErrorAndKeepsAPlayableFile)
+{
+	if (geteuid() != 0 && !test::root_tests_required())
+		GTEST_SKIP() << "needs root for a loop device";
+	test::LoopFs small(32);
+	ASSERT_EQ(small.error(), "");
+	// 640x480 NV12: 112.5 blocks a frame, so the disk fills mid-frame.
+	const FrameFormat format = *packed_format(pixfmt::NV12, 640, 480);
+	fs::path file = small.mountpoint() / "full.mkv";
+
+	// Paced, so that the source drops nothing and frame N is pattern N.
+	Recording r = record_mkv(file, format, {60, 1}, 0);
+	ASSERT_FALSE(r.status.ok());
+	EXPECT_EQ(r.status.code(), std::errc::no_space_on_device) << r.status.message();
+	EXPECT_NE(r.status.message().find(file.string()), std::string::npos) << r.status.message();
+
+	// Every frame counted as written is in the file, whole; nothing else is.
+	ASSERT_GT(r.frames, 20u);
+	EXPECT_EQ(probed_frames(file), r.frames);
+	test::TempDir dir;
+	EXPECT_EQ(frame_md5s(fmt::format("-i '{}'", file.string())),
+		  pattern_md5s(format, r.frames, dir));
+}
+
 /// JPEG files of different sizes, made by FFmpeg from its test source.
 std::vector<std::vector<std::byte>> jpeg_frames(const test::TempDir &dir, int count)
 {
@@ -417,15 +450,6 @@ public:
 private:
 	pid_t pid_ = -1;
 };
-
-uint64_t probed_frames(const fs::path &file)
-{
-	std::string out = test::run_command(
-		fmt::format("ffprobe -v quiet -count_frames -select_streams v:0 -show_entries "
-			    "stream=nb_read_frames -of csv=p=0 '{}'",
-			    file.string()));
-	return out.empty() ? 0 : std::stoull(out);
-}
 
 TEST(Matroska, SigkillLeavesAFileThatPlaysEveryCompletedFrame)
 {
