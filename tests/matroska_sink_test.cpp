@@ -334,6 +334,24 @@ TEST(Matroska, DiskFullStopsWithAClearErrorAndKeepsAPlayableFile)
 		  pattern_md5s(format, r.frames, dir));
 }
 
+TEST(Matroska, TmpfsWritesTheSameFileThroughThePageCacheAndCountsTheCopies)
+{
+	test::LogCapture log;
+	const FrameFormat format = *packed_format(pixfmt::NV12, 320, 240);
+	test::TempDir dir("/dev/shm");
+	fs::path file = dir / "out.mkv";
+	Recording r = record_mkv(file, format, {30, 1}, 20);
+	ASSERT_TRUE(r.status) << r.status.message();
+	EXPECT_EQ(r.io_path, IoPath::buffered);
+	EXPECT_EQ(r.copied, r.bytes);
+	EXPECT_EQ(r.bytes, 20u * format.size_image);
+	EXPECT_EQ(probed_frames(file), 20u);
+	EXPECT_EQ(frame_md5s(fmt::format("-i '{}'", file.string())), pattern_md5s(format, 20, dir));
+	auto warnings = log.warnings();
+	ASSERT_EQ(warnings.size(), 1u);
+	EXPECT_NE(warnings[0].find("page cache"), std::string::npos) << warnings[0];
+}
+
 /// JPEG files of different sizes, made by FFmpeg from its test source.
 std::vector<std::vector<std::byte>> jpeg_frames(const test::TempDir &dir, int count)
 {
