@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "cli.h"
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
 
 namespace zcap::cli {
 
 namespace {
+
+/// The largest byte size accepted: 1 EiB, beyond any disk.
+constexpr uint64_t kMaxByteSize = 1ull << 60;
 
 std::optional<uint64_t> to_uint(std::string_view text)
 {
@@ -27,6 +32,14 @@ std::optional<double> to_double(std::string_view text)
 	    !std::isfinite(value))
 		return std::nullopt;
 	return value;
+}
+
+std::string lowercase(std::string_view text)
+{
+	std::string lower(text);
+	for (char &c : lower)
+		c = char(std::tolower(static_cast<unsigned char>(c)));
+	return lower;
 }
 
 } // namespace
@@ -92,6 +105,72 @@ uint64_t parse_count(std::string_view text, std::string_view what, uint64_t max)
 		throw UsageError(fmt::format(
 			"invalid {} '{}': expected a whole number from 1 to {}", what, text, max));
 	return *value;
+}
+
+uint64_t parse_byte_size(std::string_view text)
+{
+	struct Unit {
+		std::string_view suffix; ///< lower case
+		uint64_t bytes;
+	};
+	// Longer suffixes first: "kib" before "b".
+	static constexpr Unit units[] = {
+		{"bytes", 1},
+		{"byte", 1},
+		{"kib", 1ull << 10},
+		{"mib", 1ull << 20},
+		{"gib", 1ull << 30},
+		{"tib", 1ull << 40},
+		{"kb", 1000},
+		{"mb", 1000000},
+		{"gb", 1000000000},
+		{"tb", 1000000000000},
+		{"b", 1},
+	};
+	const std::string lower = lowercase(text);
+	std::string_view number = lower;
+	uint64_t scale = 1;
+	for (const Unit &u : units) {
+		if (number.ends_with(u.suffix)) {
+			number.remove_suffix(u.suffix.size());
+			scale = u.bytes;
+			break;
+		}
+	}
+	while (number.ends_with(' '))
+		number.remove_suffix(1);
+	// Whole numbers exactly; fractions ("1.5GB") to the nearest byte.
+	std::optional<double> bytes;
+	if (auto whole = to_uint(number); whole && *whole <= kMaxByteSize / scale)
+		bytes = double(*whole * scale);
+	else if (auto value = to_double(number))
+		bytes = std::round(*value * double(scale));
+	if (!bytes || *bytes < 1 || *bytes > double(kMaxByteSize))
+		throw UsageError(fmt::format(
+			"invalid byte size '{}': expected e.g. 500MB, 1.5GB, 1GiB, 4096 bytes",
+			text));
+	return uint64_t(*bytes);
+}
+
+SegmentLimit parse_segment_limit(std::string_view text)
+{
+	const std::string error = fmt::format(
+		"invalid segment limit '{}': expected a duration (60s, 10m, 1h) or a size "
+		"(500MB, 1GiB)",
+		text);
+	if (to_double(text))
+		throw UsageError(error + ", with its unit");
+	// Sizes end in b, byte or bytes (MB, GiB); durations never do.
+	const std::string lower = lowercase(text);
+	const bool size =
+		lower.ends_with('b') || lower.ends_with("byte") || lower.ends_with("bytes");
+	try {
+		if (size)
+			return {.bytes = parse_byte_size(text)};
+		return {.duration = parse_duration(text)};
+	} catch (const UsageError &) {
+		throw UsageError(error);
+	}
 }
 
 std::string human_bytes(uint64_t bytes)

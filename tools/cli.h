@@ -31,6 +31,19 @@ FrameRate parse_rate(std::string_view text);
 std::chrono::nanoseconds parse_duration(std::string_view text);
 /// A positive integer no larger than @p max; @p what names it in errors.
 uint64_t parse_count(std::string_view text, std::string_view what, uint64_t max);
+/// "500MB", "1.5GB", "1GiB", "4096 bytes", "4096B" or plain bytes: decimal
+/// (kB, MB, GB, TB) or binary (KiB, MiB, GiB, TiB) units, in any case; must
+/// be positive.
+uint64_t parse_byte_size(std::string_view text);
+
+/// Where a segment of a recording ends: after a duration or at a size.
+struct SegmentLimit {
+	std::chrono::nanoseconds duration{0};
+	uint64_t bytes = 0;
+};
+/// A duration ("60s", "10m", see parse_duration()) or a size ("500MB",
+/// "1GiB", see parse_byte_size()); a plain number is refused as ambiguous.
+SegmentLimit parse_segment_limit(std::string_view text);
 
 /// "1.5 GB", "640 KB": decimal units, as throughput is reported.
 std::string human_bytes(uint64_t bytes);

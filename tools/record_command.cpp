@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 
 #include <fmt/format.h>
@@ -16,6 +17,7 @@
 #include <zcap/log.h>
 #include <zcap/pattern_source.h>
 #include <zcap/pipeline.h>
+#include <zcap/segmented_sink.h>
 #include <zcap/v4l2_query.h>
 #include <zcap/v4l2_source.h>
 
@@ -40,6 +42,8 @@ constexpr unsigned kDefaultQueueFrames = 4;
 constexpr unsigned kSpareBuffers = 2;
 constexpr unsigned kMaxQueueDepth = 256;
 constexpr unsigned kMaxBuffers = 1024;
+/// More segment files than any directory listing stays usable with.
+constexpr unsigned kMaxFiles = 1000000;
 
 constexpr const char *kUsage = R"(Usage: zcap record -o FILE [OPTIONS]
 
@@ -52,6 +56,16 @@ Options:
                          unless --force is given
       --container mkv|raw
                          the file's layout, whatever its name says
+      --segment TIME|SIZE
+                         a new file every TIME (60s, 10m, 1h) of capture, or
+                         before a file's frames pass SIZE (500MB, 1GiB); give
+                         both to end a file at whichever comes first. FILE
+                         is then a pattern: strftime conversions (local time
+                         at the file's start, e.g. rec-%Y%m%d-%H%M%S.mkv) and
+                         %N or %04N for the file's number; with neither,
+                         "-%04N" goes before the extension (rec-0001.mkv)
+      --max-files N      with --segment: keep only the newest N files of this
+                         recording, deleting older ones as it goes
   -s, --source SOURCE    auto (default): a camera if there is one, else the
                          built-in pattern; 'pattern': the built-in pattern;
                          /dev/videoN: that V4L2 device
@@ -102,7 +116,16 @@ struct RecordOptions {
 	bool force = false;
 	bool quiet = false;
 	bool help = false;
+	/// Zero: one file.
+	SegmentLimit segment;
+	unsigned max_files = 0;
 };
+
+/// Whether the recording goes to a series of files.
+bool segmented(const RecordOptions &o)
+{
+	return o.segment.duration.count() || o.segment.bytes;
+}
 
 RecordOptions parse_options(int argc, char **argv)
 {
@@ -117,6 +140,8 @@ RecordOptions parse_options(int argc, char **argv)
 		kForce,
 		kIo,
 		kContainer,
+		kSegment,
+		kMaxFiles,
 	};
 	static const option longopts[] = {
 		{"output", required_argument, nullptr, 'o'},
@@ -135,6 +160,8 @@ RecordOptions parse_options(int argc, char **argv)
 		{"force", no_argument, nullptr, kForce},
 		{"io", required_argument, nullptr, kIo},
 		{"container", required_argument, nullptr, kContainer},
+		{"segment", required_argument, nullptr, kSegment},
+		{"max-files", required_argument, nullptr, kMaxFiles},
 		{"quiet", no_argument, nullptr, 'q'},
 		{"help", no_argument, nullptr, 'h'},
 		{},
@@ -228,6 +255,18 @@ RecordOptions parse_options(int argc, char **argv)
 				throw UsageError(fmt::format(
 					"invalid container '{}': expected mkv or raw", arg));
 			break;
+		case kSegment: {
+			// Once a duration and once a size: whichever comes first.
+			SegmentLimit limit = parse_segment_limit(arg);
+			if (limit.bytes)
+				o.segment.bytes = limit.bytes;
+			else
+				o.segment.duration = limit.duration;
+			break;
+		}
+		case kMaxFiles:
+			o.max_files = unsigned(parse_count(arg, "file count", kMaxFiles));
+			break;
 		case 'q':
 			o.quiet = true;
 			break;
@@ -248,6 +287,8 @@ RecordOptions parse_options(int argc, char **argv)
 		throw UsageError("no output file: use -o FILE (see zcap record --help)");
 	if (o.limits.frames && o.limits.duration.count())
 		throw UsageError("--frames and --duration cannot be combined");
+	if (o.max_files && !segmented(o))
+		throw UsageError("--max-files needs --segment");
 	if (o.source == "pattern" || o.source == "auto") {
 		uint32_t code = o.fourcc.value_or(pixfmt::YUYV);
 		auto [w, h] = o.size.value_or(std::pair(kDefaultWidth, kDefaultHeight));
@@ -349,6 +390,7 @@ struct RunReport {
 	double seconds;
 	double cpu;
 	Status status;
+	const SegmentedSink *segments = nullptr; ///< with --segment
 };
 
 void write_stats_json(const std::filesystem::path &path, const RunReport &r)
@@ -383,14 +425,33 @@ void write_stats_json(const std::filesystem::path &path, const RunReport &r)
 		throw std::runtime_error(fmt::format("cannot write {}", path.string()));
 }
 
+/// "4 segment files: a-0001.mkv ... a-0004.mkv", and which are left after
+/// --max-files deleted some.
+std::string segment_summary(const SegmentedSink &segments)
+{
+	const std::vector<std::filesystem::path> files = segments.files();
+	const uint64_t count = segments.segments();
+	std::string text = fmt::format("{} segment file{}", count, count == 1 ? "" : "s");
+	if (files.size() < count)
+		text += fmt::format(", the last {} kept", files.size());
+	if (files.size() == 1)
+		text += ": " + files.front().string();
+	else if (files.size() > 1)
+		text += fmt::format(": {} ... {}", files.front().string(), files.back().string());
+	return text;
+}
+
 void print_summary(const RecordOptions &o, const RunReport &r)
 {
 	const FrameFormat f = r.source.format();
 	const SinkStats &s = r.pipeline.sink(0).stats();
 	uint64_t bytes = s.bytes.load();
+	std::filesystem::path last = o.output;
+	if (r.segments && !r.segments->files().empty())
+		last = r.segments->files().back();
 	fmt::print("recorded {} frames ({}x{} {}, {}) in {:.1f} s to {}\n", s.frames.load(),
 		   f.width, f.height, fourcc_name(f.fourcc), human_bytes(bytes), r.seconds,
-		   o.output.string());
+		   r.segments ? segment_summary(*r.segments) : o.output.string());
 	fmt::print("  source: {} ({})\n", r.source.description(), r.source_note);
 	if (uint64_t dropped = r.source.stats().dropped.load())
 		fmt::print(
@@ -404,7 +465,7 @@ void print_summary(const RecordOptions &o, const RunReport &r)
 		   human_bytes(s.copied_bytes.load()));
 	if (o.container.value_or(container_for(o.output)) == Container::matroska) {
 		if (s.frames.load())
-			fmt::print("  play it: ffplay {}\n", o.output.string());
+			fmt::print("  play it: ffplay {}\n", last.string());
 	} else if (auto pix = ffmpeg_pix_fmt(f.fourcc); !pix.empty() && s.frames.load()) {
 		std::string rate = r.source.frame_rate().unlimited()
 					   ? "25"
@@ -412,7 +473,7 @@ void print_summary(const RecordOptions &o, const RunReport &r)
 							 r.source.frame_rate().den);
 		fmt::print("  play it: ffplay -f rawvideo -pixel_format {} -video_size {}x{} "
 			   "-framerate {} {}\n",
-			   pix, f.width, f.height, rate, o.output.string());
+			   pix, f.width, f.height, rate, last.string());
 	}
 }
 
@@ -458,12 +519,47 @@ private:
 	uint64_t bytes_ = 0;
 };
 
+/// Segment files deleted for --max-files: noted on the sink's threads, told
+/// from the main thread so that the lines do not cut into the progress line.
+class DeletedSegments {
+public:
+	void add(const std::filesystem::path &path)
+	{
+		std::lock_guard lock(lock_);
+		paths_.push_back(path);
+	}
+
+	void print(Progress &progress)
+	{
+		std::vector<std::filesystem::path> paths;
+		{
+			std::lock_guard lock(lock_);
+			paths.swap(paths_);
+		}
+		if (paths.empty())
+			return;
+		progress.clear();
+		for (const std::filesystem::path &path : paths)
+			fmt::print("deleted {} (--max-files)\n", path.string());
+		std::fflush(stdout);
+	}
+
+private:
+	std::mutex lock_;
+	std::vector<std::filesystem::path> paths_;
+};
+
 int record(const RecordOptions &o)
 {
+	// Segments: the first file's name, by the pattern (checked here).
+	std::filesystem::path first = o.output;
+	if (segmented(o))
+		if (Status status = segment_path(o.output, 1, std::time(nullptr), first); !status)
+			throw UsageError(status.message());
 	std::error_code ec;
-	if (!o.force && std::filesystem::exists(o.output, ec))
+	if (!o.force && std::filesystem::exists(first, ec))
 		throw UsageError(
-			fmt::format("{} exists; use --force to overwrite it", o.output.string()));
+			fmt::format("{} exists; use --force to overwrite it", first.string()));
 	SignalStop signals;
 
 	std::string source_note;
@@ -481,8 +577,29 @@ int record(const RecordOptions &o)
 	queue.policy = o.policy.value_or(o.rate && o.rate->unlimited() ? OverflowPolicy::block
 								       : OverflowPolicy::drop);
 
+	DeletedSegments deleted;
+	std::unique_ptr<Sink> sink;
+	const SegmentedSink *segments = nullptr;
+	if (segmented(o)) {
+		SegmentedSinkOptions options;
+		options.disk = disk;
+		options.pattern = o.output;
+		options.max_duration = o.segment.duration;
+		options.max_bytes = o.segment.bytes;
+		options.max_files = o.max_files;
+		if (!o.quiet)
+			options.on_delete = [&](const std::filesystem::path &path) {
+				deleted.add(path);
+			};
+		std::unique_ptr<SegmentedSink> segmented_sink = make_segmented_sink(options);
+		segments = segmented_sink.get();
+		sink = std::move(segmented_sink);
+	} else {
+		sink = make_disk_sink(disk);
+	}
+
 	Pipeline pipeline(*source);
-	pipeline.add_sink(make_disk_sink(disk), queue);
+	pipeline.add_sink(std::move(sink), queue);
 
 	if (!o.quiet)
 		fmt::print("recording {} to {}\n", source->description(), o.output.string());
@@ -490,12 +607,17 @@ int record(const RecordOptions &o)
 	Progress progress(pipeline, !o.quiet && isatty(STDERR_FILENO));
 	double cpu_before = cpu_seconds();
 	auto begin = Clock::now();
-	Status status = pipeline.run(o.limits, signals.requested(), [&] { progress.update(); });
+	Status status = pipeline.run(o.limits, signals.requested(), [&] {
+		deleted.print(progress);
+		progress.update();
+	});
 	double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
 	progress.clear();
+	deleted.print(progress);
 
 	RunReport report{*source, pipeline, source_note, seconds, cpu_seconds() - cpu_before,
 			 status};
+	report.segments = segments;
 	if (!o.stats_json.empty())
 		write_stats_json(o.stats_json, report);
 	if (!status) {
