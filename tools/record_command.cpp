@@ -18,6 +18,7 @@
 #include <zcap/pattern_source.h>
 #include <zcap/pipeline.h>
 #include <zcap/segmented_sink.h>
+#include <zcap/stream_server.h>
 #include <zcap/v4l2_query.h>
 #include <zcap/v4l2_source.h>
 
@@ -41,6 +42,8 @@ constexpr unsigned kDefaultQueueFrames = 4;
 /// about 75 ms measured here) while the next one fills, which holds up its
 /// writes for 3 frames at 1080p60; 8 frames of room lose none.
 constexpr unsigned kSegmentQueueFrames = 8;
+/// Frames waiting for the HTTP server's thread, which only hands them on.
+constexpr unsigned kServerQueueFrames = 2;
 /// Beyond the queue and the writes in flight: the frame being made and the
 /// one the sink thread holds.
 constexpr unsigned kSpareBuffers = 2;
@@ -48,6 +51,18 @@ constexpr unsigned kMaxQueueDepth = 256;
 constexpr unsigned kMaxBuffers = 1024;
 /// More segment files than any directory listing stays usable with.
 constexpr unsigned kMaxFiles = 1000000;
+
+constexpr const char *kStreamUsage = R"(Usage: zcap stream --listen [ADDR:]PORT [OPTIONS]
+
+Serves live video over HTTP from the same pinned capture buffers, no file:
+  http://ADDR:PORT/live.mkv   live Matroska (ffplay, VLC, mpv, souphttpsrc)
+  http://ADDR:PORT/live.raw   frames behind a 40-byte header (RawFrameHeader)
+  http://ADDR:PORT/recordings/ the files in --recordings DIR, with Range
+
+Options: --listen [ADDR:]PORT (ADDR defaults to 127.0.0.1), --recordings DIR,
+--net-path auto|copy|zc, and the source options of zcap record (--source,
+--device, --size, --format, --fps, --io, --frames, --duration).
+)";
 
 constexpr const char *kUsage = R"(Usage: zcap record -o FILE [OPTIONS]
 
@@ -93,6 +108,12 @@ Options:
                          default at a set frame rate) or make the source wait
                          (default with --fps max)
       --buffered         write through the page cache (for comparison)
+      --serve [ADDR:]PORT
+                         also serve the live stream over HTTP (see zcap
+                         stream --help), and FILE's directory as /recordings/
+      --net-path auto|copy|zc
+                         how payloads reach the network: auto (default):
+                         send() to peers on this host, MSG_ZEROCOPY to others
       --stats-json FILE  write the run's statistics as JSON to FILE
       --force            overwrite FILE if it exists
   -q, --quiet            no progress line and no summary
@@ -121,6 +142,10 @@ struct RecordOptions {
 	bool force = false;
 	bool quiet = false;
 	bool help = false;
+	std::optional<std::string> serve; ///< [ADDR:]PORT to serve HTTP on
+	NetPath net_path = NetPath::automatic;
+	std::filesystem::path recordings; ///< zcap stream --recordings
+	bool stream_only = false;	  ///< zcap stream: no file
 	/// Zero: one file.
 	SegmentLimit segment;
 	unsigned max_files = 0;
@@ -140,7 +165,7 @@ bool segmented(const RecordOptions &o)
 	return o.segment.duration.count() || o.segment.bytes;
 }
 
-RecordOptions parse_options(int argc, char **argv)
+RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 {
 	enum {
 		kSize = 256,
@@ -151,6 +176,9 @@ RecordOptions parse_options(int argc, char **argv)
 		kBuffered,
 		kStatsJson,
 		kForce,
+		kServe,
+		kNetPath,
+		kRecordings,
 		kIo,
 		kContainer,
 		kSegment,
@@ -171,6 +199,10 @@ RecordOptions parse_options(int argc, char **argv)
 		{"buffered", no_argument, nullptr, kBuffered},
 		{"stats-json", required_argument, nullptr, kStatsJson},
 		{"force", no_argument, nullptr, kForce},
+		{"serve", required_argument, nullptr, kServe},
+		{"listen", required_argument, nullptr, kServe},
+		{"net-path", required_argument, nullptr, kNetPath},
+		{"recordings", required_argument, nullptr, kRecordings},
 		{"io", required_argument, nullptr, kIo},
 		{"container", required_argument, nullptr, kContainer},
 		{"segment", required_argument, nullptr, kSegment},
@@ -180,7 +212,6 @@ RecordOptions parse_options(int argc, char **argv)
 		{},
 	};
 
-	RecordOptions o;
 	optind = 1;
 	opterr = 0;
 	int c;
@@ -247,6 +278,20 @@ RecordOptions parse_options(int argc, char **argv)
 		case kStatsJson:
 			o.stats_json = optarg;
 			break;
+		case kServe:
+			o.serve = optarg;
+			break;
+		case kNetPath:
+			if (auto path = parse_net_path(arg))
+				o.net_path = *path;
+			else
+				throw UsageError(fmt::format(
+					"invalid network path '{}': expected auto, copy or zc",
+					arg));
+			break;
+		case kRecordings:
+			o.recordings = optarg;
+			break;
 		case kForce:
 			o.force = true;
 			break;
@@ -296,8 +341,19 @@ RecordOptions parse_options(int argc, char **argv)
 	}
 	if (optind < argc)
 		throw UsageError(fmt::format("unexpected argument '{}'", argv[optind]));
-	if (o.output.empty())
+	if (o.stream_only) {
+		if (!o.output.empty())
+			throw UsageError("zcap stream writes no file: use zcap record -o FILE "
+					 "--serve PORT to record and serve");
+		if (!o.serve)
+			throw UsageError("no address: use --listen [ADDR:]PORT (see zcap stream "
+					 "--help)");
+	} else if (o.output.empty()) {
 		throw UsageError("no output file: use -o FILE (see zcap record --help)");
+	} else if (!o.recordings.empty()) {
+		throw UsageError("--recordings is for zcap stream; zcap record --serve "
+				 "serves the output's directory");
+	}
 	if (o.limits.frames && o.limits.duration.count())
 		throw UsageError("--frames and --duration cannot be combined");
 	if (o.max_files && !segmented(o))
@@ -321,7 +377,9 @@ RecordOptions parse_options(int argc, char **argv)
 /// in flight), plus the spares.
 unsigned source_buffers(const RecordOptions &o)
 {
-	return queue_frames(o) + o.queue_depth + kSpareBuffers;
+	unsigned disk = o.stream_only ? 0 : queue_frames(o) + o.queue_depth;
+	unsigned network = o.serve ? StreamServer::kPinnedFrames + kServerQueueFrames : 0;
+	return disk + network + kSpareBuffers;
 }
 
 std::unique_ptr<Source> open_pattern(const RecordOptions &o)
@@ -404,7 +462,29 @@ struct RunReport {
 	double cpu;
 	Status status;
 	const SegmentedSink *segments = nullptr; ///< with --segment
+	const StreamServer *server = nullptr;	 ///< with --serve
 };
+
+/// The host part of --serve/--listen's [ADDR:]PORT, for the URL to print.
+std::string listen_host(const std::string &listen)
+{
+	size_t colon = listen.rfind(':');
+	std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+	return host.empty() ? "127.0.0.1" : host;
+}
+
+/// A line for each client the server had.
+void print_clients(const StreamServer &server)
+{
+	std::vector<ClientStats> clients = server.clients();
+	fmt::print("  served {} client{}\n", clients.size(), clients.size() == 1 ? "" : "s");
+	for (const ClientStats &c : clients) {
+		fmt::print("    {} {} via {}: {} frames, {} dropped, {} copied{}\n", c.peer,
+			   c.target.empty() ? "(no request)" : c.target, net_path_name(c.path),
+			   c.frames, c.dropped, human_bytes(c.copied),
+			   c.open ? "" : "; " + c.closed_because);
+	}
+}
 
 void write_stats_json(const std::filesystem::path &path, const RunReport &r)
 {
@@ -456,6 +536,13 @@ std::string segment_summary(const SegmentedSink &segments)
 
 void print_summary(const RecordOptions &o, const RunReport &r)
 {
+	if (o.stream_only) {
+		fmt::print("streamed {} frames in {:.1f} s\n",
+			   r.pipeline.sink(0).stats().frames.load(), r.seconds);
+		fmt::print("  source: {} ({})\n", r.source.description(), r.source_note);
+		print_clients(*r.server);
+		return;
+	}
 	const FrameFormat f = r.source.format();
 	const SinkStats &s = r.pipeline.sink(0).stats();
 	uint64_t bytes = s.bytes.load();
@@ -488,6 +575,8 @@ void print_summary(const RecordOptions &o, const RunReport &r)
 			   "-framerate {} {}\n",
 			   pix, f.width, f.height, rate, last.string());
 	}
+	if (r.server)
+		print_clients(*r.server);
 }
 
 /// The progress line, rewritten in place at most four times a second.
@@ -570,7 +659,7 @@ int record(const RecordOptions &o)
 		if (Status status = segment_path(o.output, 1, std::time(nullptr), first); !status)
 			throw UsageError(status.message());
 	std::error_code ec;
-	if (!o.force && std::filesystem::exists(first, ec))
+	if (!o.stream_only && !o.force && std::filesystem::exists(first, ec))
 		throw UsageError(
 			fmt::format("{} exists; use --force to overwrite it", first.string()));
 	SignalStop signals;
@@ -612,10 +701,30 @@ int record(const RecordOptions &o)
 	}
 
 	Pipeline pipeline(*source);
-	pipeline.add_sink(std::move(sink), queue);
+	if (!o.stream_only)
+		pipeline.add_sink(std::move(sink), queue);
+	const StreamServer *server = nullptr;
+	if (o.serve) {
+		StreamServerOptions options;
+		options.listen = *o.serve;
+		options.net_path = o.net_path;
+		options.recordings = o.stream_only
+					     ? o.recordings
+					     : std::filesystem::absolute(o.output).parent_path();
+		Status status;
+		std::unique_ptr<StreamServer> created = StreamServer::create(options, status);
+		if (!created)
+			throw std::runtime_error(status.message());
+		server = created.get();
+		pipeline.add_sink(std::move(created), {.queue_frames = kServerQueueFrames,
+						       .policy = OverflowPolicy::drop});
+	}
 
-	if (!o.quiet)
+	if (!o.quiet && !o.stream_only)
 		fmt::print("recording {} to {}\n", source->description(), o.output.string());
+	if (!o.quiet && server)
+		fmt::print("serving {} at http://{}:{}/live.mkv (also /live.raw, /recordings/)\n",
+			   source->description(), listen_host(*o.serve), server->port());
 	std::fflush(stdout);
 	Progress progress(pipeline, !o.quiet && isatty(STDERR_FILENO));
 	double cpu_before = cpu_seconds();
@@ -631,6 +740,7 @@ int record(const RecordOptions &o)
 	RunReport report{*source, pipeline, source_note, seconds, cpu_seconds() - cpu_before,
 			 status};
 	report.segments = segments;
+	report.server = server;
 	if (!o.stats_json.empty())
 		write_stats_json(o.stats_json, report);
 	if (!status) {
@@ -647,30 +757,43 @@ int record(const RecordOptions &o)
 	return kExitOk;
 }
 
-} // namespace
-
-int record_main(int argc, char **argv)
+/// zcap record and zcap stream: the same options, with or without a file.
+int run_command(int argc, char **argv, bool stream_only)
 {
+	const char *name = stream_only ? "zcap stream" : "zcap record";
 	RecordOptions options;
 	try {
-		options = parse_options(argc, argv);
+		options.stream_only = stream_only;
+		options = parse_options(argc, argv, options);
 	} catch (const UsageError &e) {
-		fmt::print(stderr, "zcap record: {}\n", e.what());
+		fmt::print(stderr, "{}: {}\n", name, e.what());
 		return kExitUsage;
 	}
 	if (options.help) {
-		fmt::print("{}", kUsage);
+		fmt::print("{}", stream_only ? kStreamUsage : kUsage);
 		return kExitOk;
 	}
 	try {
 		return record(options);
 	} catch (const UsageError &e) {
-		fmt::print(stderr, "zcap record: {}\n", e.what());
+		fmt::print(stderr, "{}: {}\n", name, e.what());
 		return kExitUsage;
 	} catch (const std::exception &e) {
-		fmt::print(stderr, "zcap record: {}\n", e.what());
+		fmt::print(stderr, "{}: {}\n", name, e.what());
 		return kExitFailure;
 	}
+}
+
+} // namespace
+
+int record_main(int argc, char **argv)
+{
+	return run_command(argc, argv, false);
+}
+
+int stream_main(int argc, char **argv)
+{
+	return run_command(argc, argv, true);
 }
 
 } // namespace zcap::cli

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <zcap/sink.h>
+#include <zcap/status.h>
+
+namespace zcap {
+
+/// How a client's frame payloads reach its socket.
+enum class NetPath : uint8_t {
+	automatic, ///< per client: copy for a peer on this host, zerocopy for others
+	copy,	   ///< send(): the kernel copies the payload into socket buffers
+	zerocopy,  ///< send(MSG_ZEROCOPY): the pages go to the NIC; the frame stays
+		   ///< pinned until the kernel's completion notification
+};
+
+std::optional<NetPath> parse_net_path(std::string_view name);
+std::string_view net_path_name(NetPath path);
+
+struct StreamServerOptions {
+	/// [ADDR:]PORT to listen on; ADDR defaults to 127.0.0.1, PORT 0 picks one.
+	std::string listen = "127.0.0.1:0";
+	/// Served read-only at /recordings/; empty: not served.
+	std::filesystem::path recordings;
+	NetPath net_path = NetPath::automatic;
+	/// A client that takes no byte for this long is disconnected.
+	std::chrono::milliseconds stall_timeout{5000};
+	/// A client must send its whole request within this time.
+	std::chrono::milliseconds request_timeout{5000};
+	unsigned max_clients = 64;
+};
+
+/// What the server knows of one client, live or gone.
+struct ClientStats {
+	std::string peer;   ///< "127.0.0.1:40112"
+	std::string target; ///< "/live.mkv", empty before the request
+	NetPath path = NetPath::copy;
+	uint64_t frames = 0;  ///< frames sent whole
+	uint64_t dropped = 0; ///< frames this client missed because it fell behind
+	uint64_t bytes = 0;   ///< payload bytes sent
+	uint64_t copied =
+		0; ///< payload bytes the CPU copied (send(), or the kernel on local delivery)
+	bool open = true;
+	std::string closed_because; ///< when !open: "peer closed", "stalled 5 s", ...
+};
+
+/// The frames of a pipeline served over HTTP/1.1 while the pipeline runs:
+///
+///   GET /live.mkv        a live Matroska stream (ffplay, VLC, mpv, souphttpsrc)
+///   GET /live.raw        frames, each behind a RawFrameHeader (below)
+///   GET /recordings/     the finished recordings (HTML, or text/plain when asked)
+///   GET /recordings/NAME one of them, with Range requests
+///
+/// A Sink like the disk sinks: add it to a Pipeline beside them and every
+/// client gets the same pinned frames, never a copy made for it. The server
+/// runs its own thread, so it accepts clients whether or not frames flow.
+///
+/// Each client has its own queue of one frame; a client that is busy with an
+/// older frame when a newer one arrives loses the older queued one (counted;
+/// its Matroska stream resumes with a new Cluster), and one that falls two
+/// frames behind has the rest of its frame copied (counted) so that the
+/// server never pins more than kPinnedFrames capture buffers, whatever the
+/// clients do. Nothing a client does blocks capture, the disk or other
+/// clients; a client that takes nothing for stall_timeout is disconnected.
+class StreamServer : public Sink {
+public:
+	/// Capture buffers the server may keep pinned at once: the newest
+	/// frame, the one before (fast clients are still sending it) and one
+	/// more being released. Sources need this many buffers beyond the others.
+	static constexpr unsigned kPinnedFrames = 3;
+
+	/// Binds and listens (so port() is known) and starts serving.
+	static std::unique_ptr<StreamServer> create(const StreamServerOptions &options,
+						    Status &status);
+
+	/// The port it listens on.
+	virtual uint16_t port() const = 0;
+	/// Every client so far, open or closed.
+	virtual std::vector<ClientStats> clients() const = 0;
+};
+
+/// What precedes every frame on /live.raw, all fields little-endian.
+struct RawFrameHeader {
+	static constexpr uint32_t kMagic = 0x3146435a; ///< "ZCF1"
+	uint32_t magic = kMagic;
+	uint32_t header_size = sizeof(RawFrameHeader);
+	uint64_t sequence = 0;
+	uint64_t timestamp_ns = 0; ///< capture time, CLOCK_MONOTONIC
+	uint32_t fourcc = 0;
+	uint32_t width = 0;
+	uint32_t height = 0;
+	uint32_t payload_size = 0; ///< bytes of frame that follow
+};
+static_assert(sizeof(RawFrameHeader) == 40);
+
+} // namespace zcap

@@ -1,0 +1,904 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <zcap/stream_server.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/errqueue.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include <zcap/log.h>
+#include <zcap/unique_fd.h>
+
+#include "http_request.h"
+#include "matroska_layout.h"
+#include "recordings.h"
+
+namespace zcap {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// Timeouts are checked at least this often.
+constexpr std::chrono::milliseconds kTick{100};
+/// Bytes read from a client at a time; requests are small.
+constexpr size_t kReadChunk = 4096;
+/// The largest single send of a payload: keeps one client from holding the
+/// loop while its socket buffer takes megabytes.
+constexpr size_t kMaxSend = 1 << 20;
+/// A new Cluster at least this often in a live Matroska stream, as in files.
+constexpr uint64_t kClusterMs = 1000;
+/// How long a closing zero-copy client may take to hand back its pages.
+constexpr std::chrono::milliseconds kDrainTimeout{1000};
+
+/// The payload of the frame a client is sending: from the frame's pages, or
+/// from the client's own copy once the frame fell behind (see StreamServer).
+struct Payload {
+	Frame frame;
+	uint64_t arrival = 0; ///< the server's count of frames when it came
+	std::vector<std::byte> copy;
+	std::span<const std::byte> rest;
+	uint64_t size = 0;
+	bool zerocopy_sent = false; ///< some bytes went out with MSG_ZEROCOPY
+};
+
+struct Client {
+	enum class State { request, live, file, draining };
+	enum class Live { mkv, raw };
+
+	UniqueFd fd;
+	size_t stats = 0; ///< index in StreamServerImpl::history_
+	bool local = false;
+	NetPath path = NetPath::copy;
+	State state = State::request;
+	Live live = Live::mkv;
+	std::string in;
+	std::string out;
+	size_t out_sent = 0;
+	bool close_when_sent = false;
+	bool head_only = false;
+	bool want_out = false;
+	bool gone = false; ///< closed; erased at the end of the loop's turn
+	std::string closed_because;
+	Clock::time_point deadline; ///< request deadline, drain deadline
+	Clock::time_point last_progress;
+
+	std::optional<Payload> current;
+	std::optional<std::pair<Frame, uint64_t>> next; ///< a frame and its arrival
+	bool stream_header_sent = false;
+	bool new_cluster = true;
+	uint64_t cluster_ms = 0;
+	std::optional<uint64_t> first_ns;
+
+	/// MSG_ZEROCOPY: sends are numbered from 0; the kernel reports ranges
+	/// of them done. A frame is held until every send of it is done.
+	uint32_t zc_next = 0;
+	uint32_t zc_done = 0;				    ///< every id below this is done
+	std::map<uint32_t, uint32_t> zc_ranges;		    ///< done ranges above zc_done
+	std::deque<std::pair<uint32_t, uint32_t>> zc_bytes; ///< id, bytes
+	std::deque<std::pair<uint32_t, Frame>> zc_hold;	    ///< last id, frame
+
+	UniqueFd file;
+	uint64_t file_offset = 0;
+	uint64_t file_left = 0;
+
+	bool sending() const { return out_sent < out.size() || current || next || file_left; }
+};
+
+std::string address_text(const sockaddr_storage &a)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+	if (a.ss_family == AF_INET) {
+		const auto &in = reinterpret_cast<const sockaddr_in &>(a);
+		inet_ntop(AF_INET, &in.sin_addr, host, sizeof(host));
+		port = ntohs(in.sin_port);
+		return fmt::format("{}:{}", host, port);
+	}
+	const auto &in6 = reinterpret_cast<const sockaddr_in6 &>(a);
+	inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof(host));
+	return fmt::format("[{}]:{}", host, ntohs(in6.sin6_port));
+}
+
+/// A peer on this host: loopback, or the very address it reached us on.
+/// Zero-copy pages delivered locally are copied by the kernel anyway (and
+/// cost more than send()), measured here.
+bool is_local(const sockaddr_storage &peer, const sockaddr_storage &self)
+{
+	if (peer.ss_family == AF_INET) {
+		const auto &p = reinterpret_cast<const sockaddr_in &>(peer);
+		const auto &s = reinterpret_cast<const sockaddr_in &>(self);
+		return (ntohl(p.sin_addr.s_addr) >> 24) == 127 ||
+		       p.sin_addr.s_addr == s.sin_addr.s_addr;
+	}
+	const auto &p = reinterpret_cast<const sockaddr_in6 &>(peer);
+	const auto &s = reinterpret_cast<const sockaddr_in6 &>(self);
+	return IN6_IS_ADDR_LOOPBACK(&p.sin6_addr) ||
+	       std::memcmp(&p.sin6_addr, &s.sin6_addr, sizeof(in6_addr)) == 0 ||
+	       (IN6_IS_ADDR_V4MAPPED(&p.sin6_addr) && p.sin6_addr.s6_addr[12] == 127);
+}
+
+/// Parses "[ADDR:]PORT" (ADDR an IPv4 or bracketed IPv6 address).
+Status parse_listen(const std::string &listen, sockaddr_storage &addr, socklen_t &length)
+{
+	std::string host = "127.0.0.1", port = listen;
+	if (size_t colon = listen.rfind(':'); colon != std::string::npos) {
+		host = listen.substr(0, colon);
+		port = listen.substr(colon + 1);
+		if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+			host = host.substr(1, host.size() - 2);
+	}
+	addrinfo hints{};
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	addrinfo *result = nullptr;
+	if (port.empty() || getaddrinfo(host.c_str(), port.c_str(), &hints, &result) != 0)
+		return Status::invalid(fmt::format(
+			"invalid listen address '{}': expected [ADDR:]PORT such as 8554 or "
+			"0.0.0.0:8554",
+			listen));
+	std::memcpy(&addr, result->ai_addr, result->ai_addrlen);
+	length = result->ai_addrlen;
+	freeaddrinfo(result);
+	return {};
+}
+
+class StreamServerImpl final : public StreamServer {
+public:
+	explicit StreamServerImpl(const StreamServerOptions &options) : options_(options) {}
+	~StreamServerImpl() override { stop(); }
+
+	Status listen();
+
+	std::string description() const override
+	{
+		return fmt::format("HTTP server on port {}", port_);
+	}
+	Status start(const StreamInfo &info) override;
+	Status write(const Frame &frame) override;
+	bool busy() const override { return false; }
+	Status service(std::chrono::milliseconds) override { return {}; }
+	Status finish() override
+	{
+		stop();
+		return {};
+	}
+
+	uint16_t port() const override { return port_; }
+	std::vector<ClientStats> clients() const override
+	{
+		std::lock_guard lock(stats_lock_);
+		return history_;
+	}
+
+private:
+	void stop();
+	void run();
+	void wake();
+	/// Takes what the pipeline's thread handed over.
+	void take_mailbox();
+	void accept_clients();
+	void handle(Client &client, uint32_t events);
+	void read_request(Client &client);
+	void route(Client &client, const http::Request &request);
+	void distribute(const Frame &frame);
+	/// Sends what the client has to send until its socket is full.
+	void pump(Client &client);
+	bool send_out(Client &client, bool more);
+	bool send_payload(Client &client);
+	bool send_file(Client &client);
+	void begin_frame(Client &client);
+	void stream_header(Client &client);
+	void copy_aside(Client &client);
+	void read_notifications(Client &client);
+	void watch_out(Client &client, bool on);
+	/// Closes the connection; the client is erased by bury().
+	void close(Client &client, const std::string &why);
+	void bury();
+	void check_timeouts();
+	template <typename F>
+	void update(const Client &client, F &&change)
+	{
+		std::lock_guard lock(stats_lock_);
+		change(history_[client.stats]);
+	}
+
+	StreamServerOptions options_;
+	UniqueFd listen_fd_;
+	UniqueFd epoll_fd_;
+	UniqueFd wake_fd_;
+	UniqueFd recordings_fd_;
+	uint16_t port_ = 0;
+	std::thread thread_;
+
+	std::mutex mailbox_lock_;
+	std::optional<StreamInfo> mailbox_info_;
+	std::deque<Frame> mailbox_frames_;
+	bool stopping_ = false;
+
+	// The server thread's own state.
+	std::optional<StreamInfo> info_;
+	matroska::FileHeader mkv_header_;
+	std::map<int, std::unique_ptr<Client>> clients_;
+	std::vector<int> graveyard_;
+	uint64_t arrivals_ = 0;
+
+	mutable std::mutex stats_lock_;
+	std::vector<ClientStats> history_;
+};
+
+Status StreamServerImpl::listen()
+{
+	sockaddr_storage addr{};
+	socklen_t length = 0;
+	if (Status s = parse_listen(options_.listen, addr, length); !s)
+		return s;
+	listen_fd_.reset(socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+	if (!listen_fd_)
+		return Status::from_errno(errno, "socket");
+	int one = 1;
+	setsockopt(listen_fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), length) < 0)
+		return Status::from_errno(errno, "cannot listen on " + options_.listen);
+	if (::listen(listen_fd_.get(), SOMAXCONN) < 0)
+		return Status::from_errno(errno, "cannot listen on " + options_.listen);
+	getsockname(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), &length);
+	port_ = ntohs(addr.ss_family == AF_INET ? reinterpret_cast<sockaddr_in &>(addr).sin_port
+						: reinterpret_cast<sockaddr_in6 &>(addr).sin6_port);
+
+	if (!options_.recordings.empty()) {
+		recordings_fd_.reset(
+			open(options_.recordings.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		if (!recordings_fd_)
+			return Status::from_errno(errno, "cannot serve recordings from " +
+								 options_.recordings.string());
+	}
+
+	epoll_fd_.reset(epoll_create1(EPOLL_CLOEXEC));
+	wake_fd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	if (!epoll_fd_ || !wake_fd_)
+		return Status::from_errno(errno, "setting up the server");
+	epoll_event ev{};
+	ev.events = EPOLLIN;
+	ev.data.fd = listen_fd_.get();
+	epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev);
+	ev.data.fd = wake_fd_.get();
+	epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev);
+	thread_ = std::thread([this] { run(); });
+	return {};
+}
+
+void StreamServerImpl::wake()
+{
+	uint64_t one = 1;
+	[[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof(one));
+}
+
+void StreamServerImpl::stop()
+{
+	if (!thread_.joinable())
+		return;
+	{
+		std::lock_guard lock(mailbox_lock_);
+		stopping_ = true;
+	}
+	wake();
+	thread_.join();
+}
+
+Status StreamServerImpl::start(const StreamInfo &info)
+{
+	{
+		std::lock_guard lock(mailbox_lock_);
+		mailbox_info_ = info;
+	}
+	wake();
+	return {};
+}
+
+Status StreamServerImpl::write(const Frame &frame)
+{
+	stats_.frames.fetch_add(1, std::memory_order_relaxed);
+	{
+		std::lock_guard lock(mailbox_lock_);
+		// The server thread takes frames as they come; should it lag,
+		// only the newest matters to a live stream.
+		if (mailbox_frames_.size() >= kPinnedFrames - 1)
+			mailbox_frames_.pop_front();
+		mailbox_frames_.push_back(frame);
+	}
+	wake();
+	return {};
+}
+
+void StreamServerImpl::run()
+{
+	std::array<epoll_event, 64> events;
+	for (;;) {
+		int n = epoll_wait(epoll_fd_.get(), events.data(), int(events.size()),
+				   int(kTick.count()));
+		for (int i = 0; i < n; ++i) {
+			int fd = events[i].data.fd;
+			if (fd == listen_fd_.get()) {
+				accept_clients();
+			} else if (fd == wake_fd_.get()) {
+				uint64_t count;
+				[[maybe_unused]] ssize_t r =
+					read(wake_fd_.get(), &count, sizeof(count));
+			} else if (auto it = clients_.find(fd);
+				   it != clients_.end() && !it->second->gone) {
+				handle(*it->second, events[i].events);
+			}
+		}
+		take_mailbox();
+		check_timeouts();
+		bury();
+		std::lock_guard lock(mailbox_lock_);
+		if (stopping_)
+			break;
+	}
+	for (auto &[fd, client] : clients_)
+		if (!client->gone)
+			close(*client, "the stream ended");
+	bury();
+}
+
+void StreamServerImpl::bury()
+{
+	for (int fd : graveyard_)
+		clients_.erase(fd);
+	graveyard_.clear();
+}
+
+void StreamServerImpl::take_mailbox()
+{
+	std::deque<Frame> frames;
+	std::optional<StreamInfo> info;
+	{
+		std::lock_guard lock(mailbox_lock_);
+		frames.swap(mailbox_frames_);
+		info.swap(mailbox_info_);
+	}
+	if (info) {
+		info_ = info;
+		Status status =
+			matroska::file_header(info->format, info->frame_rate,
+					      std::chrono::system_clock::now(), mkv_header_);
+		if (!status) {
+			log(LogLevel::warning,
+			    fmt::format("HTTP server: /live.mkv is not served: {}",
+					status.message()));
+			mkv_header_.bytes.clear();
+		}
+		for (auto &[fd, client] : clients_)
+			if (client->state == Client::State::live && !client->gone)
+				pump(*client);
+	}
+	for (const Frame &frame : frames)
+		distribute(frame);
+}
+
+void StreamServerImpl::accept_clients()
+{
+	for (;;) {
+		sockaddr_storage peer{}, self{};
+		socklen_t length = sizeof(peer);
+		int fd = accept4(listen_fd_.get(), reinterpret_cast<sockaddr *>(&peer), &length,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		auto client = std::make_unique<Client>();
+		client->fd.reset(fd);
+		length = sizeof(self);
+		getsockname(fd, reinterpret_cast<sockaddr *>(&self), &length);
+		client->local = is_local(peer, self);
+		client->deadline = Clock::now() + options_.request_timeout;
+		client->last_progress = Clock::now();
+		{
+			std::lock_guard lock(stats_lock_);
+			client->stats = history_.size();
+			ClientStats stats;
+			stats.peer = address_text(peer);
+			history_.push_back(std::move(stats));
+		}
+		if (clients_.size() >= options_.max_clients) {
+			client->out = http::error_response(503, "too many clients");
+			client->close_when_sent = true;
+		}
+		epoll_event ev{};
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.fd = fd;
+		epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
+		Client &c = *client;
+		clients_[fd] = std::move(client);
+		if (c.close_when_sent)
+			pump(c);
+	}
+}
+
+void StreamServerImpl::handle(Client &client, uint32_t events)
+{
+	if (events & EPOLLERR)
+		read_notifications(client);
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+		if (client.state == Client::State::request) {
+			read_request(client);
+			return;
+		}
+		// Clients have nothing more to say; an end of input is a goodbye.
+		char sink[kReadChunk];
+		ssize_t n = recv(client.fd.get(), sink, sizeof(sink), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			close(client, n == 0 ? "peer closed" : strerror(errno));
+			return;
+		}
+	}
+	if (events & EPOLLOUT)
+		pump(client);
+}
+
+void StreamServerImpl::read_request(Client &client)
+{
+	char chunk[kReadChunk];
+	ssize_t n = recv(client.fd.get(), chunk, sizeof(chunk), MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		close(client, n == 0 ? "peer closed" : strerror(errno));
+		return;
+	}
+	if (n < 0)
+		return;
+	if (client.close_when_sent)
+		return; // already answered (503); the rest is ignored
+	client.in.append(chunk, size_t(n));
+	http::Request request;
+	http::ParseResult result = http::parse_request(client.in, request);
+	if (result.state == http::ParseResult::State::incomplete)
+		return;
+	if (result.state == http::ParseResult::State::error) {
+		update(client, [&](ClientStats &s) { s.target = "(bad request)"; });
+		client.out = http::error_response(result.status, result.reason);
+		client.close_when_sent = true;
+		pump(client);
+		return;
+	}
+	update(client, [&](ClientStats &s) { s.target = request.target; });
+	route(client, request);
+	pump(client);
+}
+
+void StreamServerImpl::route(Client &client, const http::Request &request)
+{
+	client.head_only = request.method == "HEAD";
+	const std::string &target = request.target;
+	if (target == "/live.mkv" || target == "/live.raw") {
+		if (target == "/live.mkv" && info_ && mkv_header_.bytes.empty()) {
+			client.out = http::error_response(
+				415, "this stream's format cannot be carried in Matroska; "
+				     "use /live.raw");
+			client.close_when_sent = true;
+			return;
+		}
+		client.live = target == "/live.mkv" ? Client::Live::mkv : Client::Live::raw;
+		const std::pair<std::string_view, std::string> headers[] = {
+			{"Content-Type", client.live == Client::Live::mkv
+						 ? "video/x-matroska"
+						 : "application/x-zcap-frames"},
+			{"Cache-Control", "no-store"},
+			{"Connection", "close"},
+		};
+		client.out = http::response_head(200, headers);
+		if (client.head_only) {
+			client.close_when_sent = true;
+			return;
+		}
+		client.state = Client::State::live;
+		NetPath path = options_.net_path;
+		if (path == NetPath::automatic)
+			path = client.local ? NetPath::copy : NetPath::zerocopy;
+		if (path == NetPath::zerocopy) {
+			int one = 1;
+			if (setsockopt(client.fd.get(), SOL_SOCKET, SO_ZEROCOPY, &one,
+				       sizeof(one)) < 0)
+				path = NetPath::copy;
+		}
+		client.path = path;
+		update(client, [&](ClientStats &s) { s.path = path; });
+		return;
+	}
+	if (target == "/recordings" || target.starts_with("/recordings/")) {
+		if (!recordings_fd_) {
+			client.out = http::error_response(404, "no recordings are served here");
+			client.close_when_sent = true;
+			return;
+		}
+		if (target == "/recordings" || target == "/recordings/") {
+			client.out = http::recordings_listing(recordings_fd_.get(),
+							      http::listing_format(request),
+							      client.head_only);
+			client.close_when_sent = true;
+			return;
+		}
+		http::FileResponse file = http::serve_recording(recordings_fd_.get(), request);
+		client.out = std::move(file.head);
+		client.file = std::move(file.fd);
+		client.file_offset = file.offset;
+		client.file_left = client.head_only ? 0 : file.length;
+		client.state = Client::State::file;
+		client.close_when_sent = true;
+		return;
+	}
+	client.out =
+		http::error_response(404, "not found: try /live.mkv, /live.raw or /recordings/");
+	client.close_when_sent = true;
+}
+
+void StreamServerImpl::distribute(const Frame &frame)
+{
+	const uint64_t arrival = ++arrivals_;
+	for (auto &[fd, c] : clients_) {
+		Client &client = *c;
+		if (client.state != Client::State::live || client.gone)
+			continue;
+		if (client.next) {
+			// Still busy with an older frame: the queued one is lost.
+			client.next.reset();
+			client.new_cluster = true;
+			stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+			update(client, [](ClientStats &s) { ++s.dropped; });
+		}
+		client.next.emplace(frame, arrival);
+		if (client.current && client.current->frame &&
+		    arrival - client.current->arrival >= kPinnedFrames - 1)
+			copy_aside(client);
+		pump(client);
+	}
+}
+
+void StreamServerImpl::copy_aside(Client &client)
+{
+	// The client fell behind: keep the rest of its frame in its own memory
+	// (counted) and give the capture buffer back.
+	Payload &p = *client.current;
+	if (p.zerocopy_sent)
+		return; // the kernel holds those pages until it reports them done
+	p.copy.assign(p.rest.begin(), p.rest.end());
+	p.rest = p.copy;
+	p.frame.reset();
+	uint64_t bytes = p.copy.size();
+	stats_.copied_bytes.fetch_add(bytes, std::memory_order_relaxed);
+	update(client, [&](ClientStats &s) { s.copied += bytes; });
+}
+
+void StreamServerImpl::stream_header(Client &client)
+{
+	if (client.stream_header_sent || client.live != Client::Live::mkv)
+		return;
+	client.out.append(reinterpret_cast<const char *>(mkv_header_.bytes.data()),
+			  mkv_header_.bytes.size());
+	client.stream_header_sent = true;
+}
+
+void StreamServerImpl::begin_frame(Client &client)
+{
+	auto [frame, arrival] = std::move(*client.next);
+	client.next.reset();
+	std::span<const std::byte> data = frame.data();
+	if (client.live == Client::Live::mkv) {
+		stream_header(client);
+		if (!client.first_ns)
+			client.first_ns = frame.timestamp_ns();
+		uint64_t since = frame.timestamp_ns() > *client.first_ns
+					 ? frame.timestamp_ns() - *client.first_ns
+					 : 0;
+		uint64_t ms = since / matroska::kTimestampScaleNs;
+		if (client.new_cluster || ms - client.cluster_ms >= kClusterMs ||
+		    ms < client.cluster_ms) {
+			std::vector<std::byte> cluster = matroska::cluster_header(ms);
+			client.out.append(reinterpret_cast<const char *>(cluster.data()),
+					  cluster.size());
+			client.cluster_ms = ms;
+			client.new_cluster = false;
+		}
+		auto block =
+			matroska::block_header(data.size(), int16_t(ms - client.cluster_ms), true);
+		client.out.append(reinterpret_cast<const char *>(block.data()), block.size());
+	} else {
+		RawFrameHeader h;
+		h.sequence = frame.sequence();
+		h.timestamp_ns = frame.timestamp_ns();
+		h.fourcc = frame.format().fourcc;
+		h.width = frame.format().width;
+		h.height = frame.format().height;
+		h.payload_size = uint32_t(data.size());
+		client.out.append(reinterpret_cast<const char *>(&h), sizeof(h));
+	}
+	client.current.emplace();
+	client.current->rest = data;
+	client.current->size = data.size();
+	client.current->arrival = arrival;
+	client.current->frame = std::move(frame);
+}
+
+void StreamServerImpl::pump(Client &client)
+{
+	for (;;) {
+		if (client.out_sent < client.out.size()) {
+			bool more = client.current || client.file_left ||
+				    (client.next && client.state == Client::State::live);
+			if (!send_out(client, more))
+				return;
+			continue;
+		}
+		client.out.clear();
+		client.out_sent = 0;
+		if (client.current) {
+			if (!send_payload(client))
+				return;
+			continue;
+		}
+		if (client.file_left) {
+			if (!send_file(client))
+				return;
+			continue;
+		}
+		if (client.close_when_sent) {
+			close(client, "answered");
+			return;
+		}
+		if (client.state == Client::State::live && client.next && info_) {
+			if (client.live == Client::Live::mkv && mkv_header_.bytes.empty())
+				return;
+			begin_frame(client);
+			continue;
+		}
+		watch_out(client, false);
+		return;
+	}
+}
+
+bool StreamServerImpl::send_out(Client &client, bool more)
+{
+	ssize_t n = send(client.fd.get(), client.out.data() + client.out_sent,
+			 client.out.size() - client.out_sent,
+			 MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			watch_out(client, true);
+		else
+			close(client, strerror(errno));
+		return false;
+	}
+	client.out_sent += size_t(n);
+	client.last_progress = Clock::now();
+	return true;
+}
+
+bool StreamServerImpl::send_payload(Client &client)
+{
+	Payload &p = *client.current;
+	size_t chunk = std::min(p.rest.size(), kMaxSend);
+	bool zerocopy = client.path == NetPath::zerocopy && p.frame;
+	ssize_t n = send(client.fd.get(), p.rest.data(), chunk,
+			 MSG_DONTWAIT | MSG_NOSIGNAL | (zerocopy ? MSG_ZEROCOPY : 0));
+	if (n < 0 && zerocopy && errno == ENOBUFS) {
+		// Out of the memory zero-copy sends are accounted against: this
+		// piece goes the ordinary way (a copy, counted).
+		zerocopy = false;
+		n = send(client.fd.get(), p.rest.data(), chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			watch_out(client, true);
+		else
+			close(client, strerror(errno));
+		return false;
+	}
+	client.last_progress = Clock::now();
+	if (zerocopy) {
+		client.zc_bytes.emplace_back(client.zc_next++, uint32_t(n));
+		p.zerocopy_sent = true;
+	} else if (p.frame) {
+		stats_.copied_bytes.fetch_add(uint64_t(n), std::memory_order_relaxed);
+		update(client, [&](ClientStats &s) { s.copied += uint64_t(n); });
+	}
+	p.rest = p.rest.subspan(size_t(n));
+	if (!p.rest.empty())
+		return true;
+
+	uint64_t size = p.size;
+	if (p.zerocopy_sent && p.frame)
+		client.zc_hold.emplace_back(client.zc_next - 1, std::move(p.frame));
+	client.current.reset();
+	stats_.bytes.fetch_add(size, std::memory_order_relaxed);
+	update(client, [&](ClientStats &s) {
+		++s.frames;
+		s.bytes += size;
+	});
+	return true;
+}
+
+bool StreamServerImpl::send_file(Client &client)
+{
+	off_t offset = off_t(client.file_offset);
+	ssize_t n = sendfile(client.fd.get(), client.file.get(), &offset,
+			     std::min<uint64_t>(client.file_left, kMaxSend));
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			watch_out(client, true);
+		else
+			close(client, n == 0 ? "the file shrank" : strerror(errno));
+		return false;
+	}
+	client.file_offset += uint64_t(n);
+	client.file_left -= uint64_t(n);
+	client.last_progress = Clock::now();
+	return true;
+}
+
+void StreamServerImpl::read_notifications(Client &client)
+{
+	for (;;) {
+		char control[128];
+		msghdr msg{};
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		if (recvmsg(client.fd.get(), &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			break;
+		for (cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+			auto *err = reinterpret_cast<sock_extended_err *>(CMSG_DATA(cm));
+			if (err->ee_errno != 0 || err->ee_origin != SO_EE_ORIGIN_ZEROCOPY)
+				continue;
+			uint32_t lo = err->ee_info, hi = err->ee_data;
+			if (err->ee_code & SO_EE_CODE_ZEROCOPY_COPIED) {
+				// Delivered on this host: the kernel copied the pages.
+				uint64_t bytes = 0;
+				for (auto [id, n] : client.zc_bytes)
+					if (id >= lo && id <= hi)
+						bytes += n;
+				stats_.copied_bytes.fetch_add(bytes, std::memory_order_relaxed);
+				update(client, [&](ClientStats &s) { s.copied += bytes; });
+			}
+			client.zc_ranges[lo] = std::max(client.zc_ranges[lo], hi);
+		}
+	}
+	// Advance over the ranges that are now contiguous.
+	for (auto it = client.zc_ranges.begin();
+	     it != client.zc_ranges.end() && it->first <= client.zc_done;
+	     it = client.zc_ranges.erase(it))
+		client.zc_done = std::max(client.zc_done, it->second + 1);
+	while (!client.zc_bytes.empty() && client.zc_bytes.front().first < client.zc_done)
+		client.zc_bytes.pop_front();
+	while (!client.zc_hold.empty() && client.zc_hold.front().first < client.zc_done)
+		client.zc_hold.pop_front();
+}
+
+void StreamServerImpl::watch_out(Client &client, bool on)
+{
+	if (client.want_out == on)
+		return;
+	client.want_out = on;
+	epoll_event ev{};
+	ev.events = EPOLLIN | EPOLLRDHUP | (on ? uint32_t(EPOLLOUT) : 0u);
+	ev.data.fd = client.fd.get();
+	epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, client.fd.get(), &ev);
+}
+
+void StreamServerImpl::close(Client &client, const std::string &why)
+{
+	if (client.gone)
+		return;
+	if (client.state != Client::State::draining) {
+		client.closed_because = why;
+		update(client, [&](ClientStats &s) {
+			s.open = false;
+			s.closed_because = why;
+		});
+		client.current.reset();
+		client.next.reset();
+		if (!client.zc_hold.empty()) {
+			// The kernel may still be sending those pages: wait for its
+			// notifications before giving the frames back.
+			// check_timeouts() polls for them: a shut down socket
+			// would wake epoll without end.
+			shutdown(client.fd.get(), SHUT_RDWR);
+			epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, client.fd.get(), nullptr);
+			client.state = Client::State::draining;
+			client.deadline = Clock::now() + kDrainTimeout;
+			read_notifications(client);
+			if (!client.zc_hold.empty())
+				return;
+		}
+	}
+	epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, client.fd.get(), nullptr);
+	client.gone = true;
+	graveyard_.push_back(client.fd.get());
+}
+
+void StreamServerImpl::check_timeouts()
+{
+	const auto now = Clock::now();
+	std::vector<Client *> expired;
+	for (auto &[fd, c] : clients_) {
+		Client &client = *c;
+		if (client.gone)
+			continue;
+		if (client.state == Client::State::draining)
+			read_notifications(client);
+		if (client.state == Client::State::request && now > client.deadline)
+			expired.push_back(&client);
+		else if (client.state == Client::State::draining &&
+			 (client.zc_hold.empty() || now > client.deadline))
+			expired.push_back(&client);
+		else if (client.state != Client::State::request && client.sending() &&
+			 now - client.last_progress > options_.stall_timeout)
+			expired.push_back(&client);
+	}
+	for (Client *client : expired) {
+		switch (client->state) {
+		case Client::State::request:
+			close(*client, "no request in time");
+			break;
+		case Client::State::draining:
+			// Done, or past the deadline: nothing more will come back.
+			client->zc_hold.clear();
+			close(*client, client->closed_because);
+			break;
+		default:
+			close(*client,
+			      fmt::format("stalled for {} ms", options_.stall_timeout.count()));
+		}
+	}
+}
+
+} // namespace
+
+std::optional<NetPath> parse_net_path(std::string_view name)
+{
+	if (name == "auto")
+		return NetPath::automatic;
+	if (name == "copy")
+		return NetPath::copy;
+	if (name == "zc" || name == "zerocopy")
+		return NetPath::zerocopy;
+	return std::nullopt;
+}
+
+std::string_view net_path_name(NetPath path)
+{
+	switch (path) {
+	case NetPath::automatic:
+		return "auto";
+	case NetPath::copy:
+		return "copy";
+	case NetPath::zerocopy:
+		return "zerocopy";
+	}
+	return "?";
+}
+
+std::unique_ptr<StreamServer> StreamServer::create(const StreamServerOptions &options,
+						   Status &status)
+{
+	auto server = std::make_unique<StreamServerImpl>(options);
+	status = server->listen();
+	if (!status)
+		return nullptr;
+	return server;
+}
+
+} // namespace zcap
