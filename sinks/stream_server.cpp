@@ -58,7 +58,7 @@ struct Payload {
 };
 
 struct Client {
-	enum class State { request, live, file, draining };
+	enum class State { connecting, request, live, file, draining };
 	enum class Live { mkv, raw };
 
 	UniqueFd fd;
@@ -73,7 +73,8 @@ struct Client {
 	bool close_when_sent = false;
 	bool head_only = false;
 	bool want_out = false;
-	bool gone = false; ///< closed; erased at the end of the loop's turn
+	bool gone = false;	 ///< closed; erased at the end of the loop's turn
+	std::string push_target; ///< HOST:PORT when zcap connected to it (push)
 	std::string closed_because;
 	Clock::time_point deadline; ///< request deadline, drain deadline
 	Clock::time_point last_progress;
@@ -163,11 +164,13 @@ public:
 	explicit StreamServerImpl(const StreamServerOptions &options) : options_(options) {}
 	~StreamServerImpl() override { stop(); }
 
+	/// Listens and connects as the options say, and starts the thread.
 	Status listen();
 
 	std::string description() const override
 	{
-		return fmt::format("HTTP server on port {}", port_);
+		return listen_fd_ ? fmt::format("HTTP server on port {}", port_)
+				  : std::string("stream pusher");
 	}
 	Status start(const StreamInfo &info) override;
 	Status write(const Frame &frame) override;
@@ -188,10 +191,19 @@ public:
 
 private:
 	void stop();
+	bool stopping()
+	{
+		std::lock_guard lock(mailbox_lock_);
+		return stopping_;
+	}
 	void run();
 	void wake();
 	/// Takes what the pipeline's thread handed over.
 	void take_mailbox();
+	Status listen_on(const std::string &listen);
+	Status connect_to(const std::string &target);
+	void connected(Client &client);
+	void start_live(Client &client);
 	void accept_clients();
 	void handle(Client &client, uint32_t events);
 	void read_request(Client &client);
@@ -240,13 +252,99 @@ private:
 
 	mutable std::mutex stats_lock_;
 	std::vector<ClientStats> history_;
+	Status push_failure_; ///< the first receiver we pushed to that went away
 };
 
 Status StreamServerImpl::listen()
 {
+	epoll_fd_.reset(epoll_create1(EPOLL_CLOEXEC));
+	wake_fd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	if (!epoll_fd_ || !wake_fd_)
+		return Status::from_errno(errno, "setting up the server");
+	epoll_event ev{};
+	ev.events = EPOLLIN;
+	ev.data.fd = wake_fd_.get();
+	epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev);
+	if (!options_.listen.empty())
+		if (Status s = listen_on(options_.listen); !s)
+			return s;
+	for (const std::string &target : options_.connect)
+		if (Status s = connect_to(target); !s)
+			return s;
+	thread_ = std::thread([this] { run(); });
+	return {};
+}
+
+Status StreamServerImpl::connect_to(const std::string &target)
+{
+	size_t colon = target.rfind(':');
+	std::string host = colon == std::string::npos ? "" : target.substr(0, colon);
+	std::string port = colon == std::string::npos ? "" : target.substr(colon + 1);
+	if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+		host = host.substr(1, host.size() - 2);
+	addrinfo hints{};
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	addrinfo *result = nullptr;
+	if (host.empty() || port.empty() ||
+	    getaddrinfo(host.c_str(), port.c_str(), &hints, &result) != 0)
+		return Status::invalid(fmt::format(
+			"invalid receiver '{}': expected HOST:PORT such as 10.0.0.2:5000", target));
+	UniqueFd fd(socket(result->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+	int ret = fd ? ::connect(fd.get(), result->ai_addr, result->ai_addrlen) : -1;
+	int err = errno;
+	freeaddrinfo(result);
+	if (!fd || (ret < 0 && err != EINPROGRESS))
+		return Status::from_errno(err, "cannot connect to " + target);
+
+	auto client = std::make_unique<Client>();
+	client->fd = std::move(fd);
+	client->push_target = target;
+	client->state = Client::State::connecting;
+	client->deadline = Clock::now() + options_.request_timeout;
+	client->last_progress = Clock::now();
+	{
+		std::lock_guard lock(stats_lock_);
+		client->stats = history_.size();
+		ClientStats stats;
+		stats.peer = target;
+		stats.target = "(push)";
+		history_.push_back(std::move(stats));
+	}
+	epoll_event ev{};
+	ev.events = EPOLLOUT | EPOLLRDHUP;
+	ev.data.fd = client->fd.get();
+	epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, client->fd.get(), &ev);
+	client->want_out = true;
+	clients_[client->fd.get()] = std::move(client);
+	return {};
+}
+
+void StreamServerImpl::connected(Client &client)
+{
+	int err = 0;
+	socklen_t length = sizeof(err);
+	getsockopt(client.fd.get(), SOL_SOCKET, SO_ERROR, &err, &length);
+	if (err) {
+		close(client, std::string("cannot connect: ") + strerror(err));
+		return;
+	}
+	sockaddr_storage peer{}, self{};
+	length = sizeof(peer);
+	getpeername(client.fd.get(), reinterpret_cast<sockaddr *>(&peer), &length);
+	length = sizeof(self);
+	getsockname(client.fd.get(), reinterpret_cast<sockaddr *>(&self), &length);
+	client.local = is_local(peer, self);
+	client.live = Client::Live::mkv;
+	start_live(client);
+	pump(client);
+}
+
+Status StreamServerImpl::listen_on(const std::string &listen)
+{
 	sockaddr_storage addr{};
 	socklen_t length = 0;
-	if (Status s = parse_listen(options_.listen, addr, length); !s)
+	if (Status s = parse_listen(listen, addr, length); !s)
 		return s;
 	listen_fd_.reset(socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 	if (!listen_fd_)
@@ -254,9 +352,9 @@ Status StreamServerImpl::listen()
 	int one = 1;
 	setsockopt(listen_fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), length) < 0)
-		return Status::from_errno(errno, "cannot listen on " + options_.listen);
+		return Status::from_errno(errno, "cannot listen on " + listen);
 	if (::listen(listen_fd_.get(), SOMAXCONN) < 0)
-		return Status::from_errno(errno, "cannot listen on " + options_.listen);
+		return Status::from_errno(errno, "cannot listen on " + listen);
 	getsockname(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), &length);
 	port_ = ntohs(addr.ss_family == AF_INET ? reinterpret_cast<sockaddr_in &>(addr).sin_port
 						: reinterpret_cast<sockaddr_in6 &>(addr).sin6_port);
@@ -269,17 +367,10 @@ Status StreamServerImpl::listen()
 								 options_.recordings.string());
 	}
 
-	epoll_fd_.reset(epoll_create1(EPOLL_CLOEXEC));
-	wake_fd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-	if (!epoll_fd_ || !wake_fd_)
-		return Status::from_errno(errno, "setting up the server");
 	epoll_event ev{};
 	ev.events = EPOLLIN;
 	ev.data.fd = listen_fd_.get();
 	epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev);
-	ev.data.fd = wake_fd_.get();
-	epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev);
-	thread_ = std::thread([this] { run(); });
 	return {};
 }
 
@@ -313,6 +404,12 @@ Status StreamServerImpl::start(const StreamInfo &info)
 
 Status StreamServerImpl::write(const Frame &frame)
 {
+	{
+		// A receiver we push to is gone: this sink has failed.
+		std::lock_guard lock(stats_lock_);
+		if (!push_failure_.ok())
+			return push_failure_;
+	}
 	stats_.frames.fetch_add(1, std::memory_order_relaxed);
 	{
 		std::lock_guard lock(mailbox_lock_);
@@ -356,6 +453,13 @@ void StreamServerImpl::run()
 		if (!client->gone)
 			close(*client, "the stream ended");
 	bury();
+	// Zero-copy clients keep their frames until the kernel hands the pages
+	// back or kDrainTimeout passes: none stays pinned once finish() returns.
+	while (!clients_.empty()) {
+		std::this_thread::sleep_for(kTick / 10);
+		check_timeouts();
+		bury();
+	}
 }
 
 void StreamServerImpl::bury()
@@ -433,6 +537,10 @@ void StreamServerImpl::accept_clients()
 
 void StreamServerImpl::handle(Client &client, uint32_t events)
 {
+	if (client.state == Client::State::connecting) {
+		connected(client);
+		return;
+	}
 	if (events & EPOLLERR)
 		read_notifications(client);
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
@@ -506,18 +614,7 @@ void StreamServerImpl::route(Client &client, const http::Request &request)
 			client.close_when_sent = true;
 			return;
 		}
-		client.state = Client::State::live;
-		NetPath path = options_.net_path;
-		if (path == NetPath::automatic)
-			path = client.local ? NetPath::copy : NetPath::zerocopy;
-		if (path == NetPath::zerocopy) {
-			int one = 1;
-			if (setsockopt(client.fd.get(), SOL_SOCKET, SO_ZEROCOPY, &one,
-				       sizeof(one)) < 0)
-				path = NetPath::copy;
-		}
-		client.path = path;
-		update(client, [&](ClientStats &s) { s.path = path; });
+		start_live(client);
 		return;
 	}
 	if (target == "/recordings" || target.starts_with("/recordings/")) {
@@ -545,6 +642,21 @@ void StreamServerImpl::route(Client &client, const http::Request &request)
 	client.out =
 		http::error_response(404, "not found: try /live.mkv, /live.raw or /recordings/");
 	client.close_when_sent = true;
+}
+
+void StreamServerImpl::start_live(Client &client)
+{
+	client.state = Client::State::live;
+	NetPath path = options_.net_path;
+	if (path == NetPath::automatic)
+		path = client.local ? NetPath::copy : NetPath::zerocopy;
+	if (path == NetPath::zerocopy) {
+		int one = 1;
+		if (setsockopt(client.fd.get(), SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) < 0)
+			path = NetPath::copy;
+	}
+	client.path = path;
+	update(client, [&](ClientStats &s) { s.path = path; });
 }
 
 void StreamServerImpl::distribute(const Frame &frame)
@@ -692,7 +804,10 @@ bool StreamServerImpl::send_payload(Client &client)
 {
 	Payload &p = *client.current;
 	size_t chunk = std::min(p.rest.size(), kMaxSend);
-	bool zerocopy = client.path == NetPath::zerocopy && p.frame;
+	// Zero-copy only while the kernel holds no earlier frame of this
+	// client: one that reads slowly would otherwise pin a frame for every
+	// socket buffer's worth of them and starve the source.
+	bool zerocopy = client.path == NetPath::zerocopy && p.frame && client.zc_hold.empty();
 	ssize_t n = send(client.fd.get(), p.rest.data(), chunk,
 			 MSG_DONTWAIT | MSG_NOSIGNAL | (zerocopy ? MSG_ZEROCOPY : 0));
 	if (n < 0 && zerocopy && errno == ENOBUFS) {
@@ -804,6 +919,12 @@ void StreamServerImpl::close(Client &client, const std::string &why)
 		return;
 	if (client.state != Client::State::draining) {
 		client.closed_because = why;
+		if (!client.push_target.empty() && !stopping()) {
+			std::lock_guard lock(stats_lock_);
+			if (push_failure_.ok())
+				push_failure_ = Status::invalid(
+					fmt::format("pushing to {}: {}", client.push_target, why));
+		}
 		update(client, [&](ClientStats &s) {
 			s.open = false;
 			s.closed_because = why;
@@ -839,7 +960,9 @@ void StreamServerImpl::check_timeouts()
 			continue;
 		if (client.state == Client::State::draining)
 			read_notifications(client);
-		if (client.state == Client::State::request && now > client.deadline)
+		if ((client.state == Client::State::request ||
+		     client.state == Client::State::connecting) &&
+		    now > client.deadline)
 			expired.push_back(&client);
 		else if (client.state == Client::State::draining &&
 			 (client.zc_hold.empty() || now > client.deadline))
@@ -852,6 +975,9 @@ void StreamServerImpl::check_timeouts()
 		switch (client->state) {
 		case Client::State::request:
 			close(*client, "no request in time");
+			break;
+		case Client::State::connecting:
+			close(*client, "cannot connect: timed out");
 			break;
 		case Client::State::draining:
 			// Done, or past the deadline: nothing more will come back.

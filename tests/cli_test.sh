@@ -157,5 +157,42 @@ if command -v strace >/dev/null; then
 		bash -c "! grep -E '(write|pwrite64|pwritev2?)\\([0-9]+, .*= ([0-9]{5,})$' '$work/mkv-strace.txt'"
 fi
 
+# Streaming: zcap stream serves and pushes live Matroska.
+expect_usage_error "stream needs a destination" "nowhere to stream" stream --size 320x240
+expect_usage_error "stream writes no file" "writes no file" stream -o "$work/x.mkv" --listen 0
+expect_usage_error "bad net path" "invalid network path 'fast'" stream --listen 0 --net-path fast
+expect_usage_error "bad listen address" "invalid listen address" stream --listen 1.2.3:abc -t 1s
+err=$("$zcap" stream --connect 127.0.0.1:1 --size 320x240 -t 2s 2>&1 >/dev/null)
+status=$?
+check "push to nobody: exit 1, one line (status $status: $err)" \
+	bash -c "[[ $status -eq 1 && \$(wc -l <<<'$err') -eq 1 && '$err' == *'Connection refused'* ]]"
+port_file="$work/receiver.port"
+python3 - "$work/pushed.mkv" "$port_file" <<'PY' &
+import socket, sys
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(1)
+open(sys.argv[2], "w").write(str(server.getsockname()[1]))
+server.settimeout(20)
+conn, _ = server.accept()
+with open(sys.argv[1], "wb") as out:
+    while chunk := conn.recv(1 << 20):
+        out.write(chunk)
+PY
+receiver=$!
+for _ in $(seq 50); do [[ -s $port_file ]] && break; sleep 0.1; done
+"$zcap" stream --connect "127.0.0.1:$(cat "$port_file")" --size 320x240 --fps 30 -t 2s >"$work/push.out" 2>&1
+wait $receiver
+pushed=$(probe_frames "$work/pushed.mkv")
+check "push: the receiver got a playable stream of 60 frames (got $pushed)" test "$pushed" = 60
+"$zcap" stream --listen 127.0.0.1:0 --size 320x240 --fps 30 -t 4s >"$work/serve.out" 2>&1 &
+server=$!
+for _ in $(seq 50); do grep -q "^serving" "$work/serve.out" && break; sleep 0.1; done
+url=$(grep -o 'http://[^ ]*/live.mkv' "$work/serve.out")
+live=$(timeout 10 ffprobe -v error -count_frames -read_intervals %+1 -show_entries stream=nb_read_frames -of csv=p=0 "$url")
+check "serve: ffprobe reads about 30 frames from $url (got $live)" test "${live:-0}" -ge 25 -a "${live:-0}" -le 35
+wait $server
+check "serve: the summary names the client and its path" grep -q "/live.mkv via copy" "$work/serve.out"
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -60,8 +60,10 @@ Serves live video over HTTP from the same pinned capture buffers, no file:
   http://ADDR:PORT/recordings/ the files in --recordings DIR, with Range
 
 Options: --listen [ADDR:]PORT (ADDR defaults to 127.0.0.1), --recordings DIR,
---net-path auto|copy|zc, and the source options of zcap record (--source,
---device, --size, --format, --fps, --io, --frames, --duration).
+--connect HOST:PORT (push the live Matroska stream to a waiting receiver, as
+tcpclientsink does; repeatable), --net-path auto|copy|zc, and the source
+options of zcap record (--source, --device, --size, --format, --fps, --io,
+--frames, --duration).
 )";
 
 constexpr const char *kUsage = R"(Usage: zcap record -o FILE [OPTIONS]
@@ -111,6 +113,9 @@ Options:
       --serve [ADDR:]PORT
                          also serve the live stream over HTTP (see zcap
                          stream --help), and FILE's directory as /recordings/
+      --connect HOST:PORT
+                         also push the live Matroska stream to a receiver
+                         waiting at HOST:PORT (repeatable)
       --net-path auto|copy|zc
                          how payloads reach the network: auto (default):
                          send() to peers on this host, MSG_ZEROCOPY to others
@@ -143,6 +148,7 @@ struct RecordOptions {
 	bool quiet = false;
 	bool help = false;
 	std::optional<std::string> serve; ///< [ADDR:]PORT to serve HTTP on
+	std::vector<std::string> connect; ///< receivers to push to
 	NetPath net_path = NetPath::automatic;
 	std::filesystem::path recordings; ///< zcap stream --recordings
 	bool stream_only = false;	  ///< zcap stream: no file
@@ -157,6 +163,12 @@ bool segmented(const RecordOptions &o);
 unsigned queue_frames(const RecordOptions &o)
 {
 	return o.queue_frames.value_or(segmented(o) ? kSegmentQueueFrames : kDefaultQueueFrames);
+}
+
+/// Whether frames also go to the network.
+bool serving(const RecordOptions &o)
+{
+	return o.serve || !o.connect.empty();
 }
 
 /// Whether the recording goes to a series of files.
@@ -179,6 +191,7 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		kServe,
 		kNetPath,
 		kRecordings,
+		kConnect,
 		kIo,
 		kContainer,
 		kSegment,
@@ -203,6 +216,7 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		{"listen", required_argument, nullptr, kServe},
 		{"net-path", required_argument, nullptr, kNetPath},
 		{"recordings", required_argument, nullptr, kRecordings},
+		{"connect", required_argument, nullptr, kConnect},
 		{"io", required_argument, nullptr, kIo},
 		{"container", required_argument, nullptr, kContainer},
 		{"segment", required_argument, nullptr, kSegment},
@@ -292,6 +306,9 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		case kRecordings:
 			o.recordings = optarg;
 			break;
+		case kConnect:
+			o.connect.push_back(optarg);
+			break;
 		case kForce:
 			o.force = true;
 			break;
@@ -345,9 +362,9 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		if (!o.output.empty())
 			throw UsageError("zcap stream writes no file: use zcap record -o FILE "
 					 "--serve PORT to record and serve");
-		if (!o.serve)
-			throw UsageError("no address: use --listen [ADDR:]PORT (see zcap stream "
-					 "--help)");
+		if (!o.serve && o.connect.empty())
+			throw UsageError("nowhere to stream: use --listen [ADDR:]PORT or --connect "
+					 "HOST:PORT (see zcap stream --help)");
 	} else if (o.output.empty()) {
 		throw UsageError("no output file: use -o FILE (see zcap record --help)");
 	} else if (!o.recordings.empty()) {
@@ -378,7 +395,7 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 unsigned source_buffers(const RecordOptions &o)
 {
 	unsigned disk = o.stream_only ? 0 : queue_frames(o) + o.queue_depth;
-	unsigned network = o.serve ? StreamServer::kPinnedFrames + kServerQueueFrames : 0;
+	unsigned network = serving(o) ? StreamServer::kPinnedFrames + kServerQueueFrames : 0;
 	return disk + network + kSpareBuffers;
 }
 
@@ -704,15 +721,18 @@ int record(const RecordOptions &o)
 	if (!o.stream_only)
 		pipeline.add_sink(std::move(sink), queue);
 	const StreamServer *server = nullptr;
-	if (o.serve) {
+	if (serving(o)) {
 		StreamServerOptions options;
-		options.listen = *o.serve;
+		options.listen = o.serve.value_or("");
+		options.connect = o.connect;
 		options.net_path = o.net_path;
 		options.recordings = o.stream_only
 					     ? o.recordings
 					     : std::filesystem::absolute(o.output).parent_path();
 		Status status;
 		std::unique_ptr<StreamServer> created = StreamServer::create(options, status);
+		if (!created && status.code() == std::errc::invalid_argument)
+			throw UsageError(status.message()); // a malformed address
 		if (!created)
 			throw std::runtime_error(status.message());
 		server = created.get();
@@ -722,7 +742,7 @@ int record(const RecordOptions &o)
 
 	if (!o.quiet && !o.stream_only)
 		fmt::print("recording {} to {}\n", source->description(), o.output.string());
-	if (!o.quiet && server)
+	if (!o.quiet && server && o.serve)
 		fmt::print("serving {} at http://{}:{}/live.mkv (also /live.raw, /recordings/)\n",
 			   source->description(), listen_host(*o.serve), server->port());
 	std::fflush(stdout);
@@ -744,7 +764,7 @@ int record(const RecordOptions &o)
 	if (!o.stats_json.empty())
 		write_stats_json(o.stats_json, report);
 	if (!status) {
-		uint64_t kept = pipeline.sink(0).stats().frames.load();
+		uint64_t kept = o.stream_only ? 0 : pipeline.sink(0).stats().frames.load();
 		if (kept)
 			fmt::print(stderr, "zcap: {} ({} complete frames kept)\n", status.message(),
 				   kept);

@@ -27,8 +27,12 @@ std::optional<NetPath> parse_net_path(std::string_view name);
 std::string_view net_path_name(NetPath path);
 
 struct StreamServerOptions {
-	/// [ADDR:]PORT to listen on; ADDR defaults to 127.0.0.1, PORT 0 picks one.
+	/// [ADDR:]PORT to listen on; ADDR defaults to 127.0.0.1, PORT 0 picks one;
+	/// empty: no listening (push only).
 	std::string listen = "127.0.0.1:0";
+	/// HOST:PORT receivers to push the live Matroska stream to, as
+	/// GStreamer's tcpclientsink does: no HTTP, the stream from its header.
+	std::vector<std::string> connect;
 	/// Served read-only at /recordings/; empty: not served.
 	std::filesystem::path recordings;
 	NetPath net_path = NetPath::automatic;
