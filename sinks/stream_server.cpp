@@ -415,8 +415,10 @@ Status StreamServerImpl::write(const Frame &frame)
 		std::lock_guard lock(mailbox_lock_);
 		// The server thread takes frames as they come; should it lag,
 		// only the newest matters to a live stream.
-		if (mailbox_frames_.size() >= kPinnedFrames - 1)
+		if (mailbox_frames_.size() >= kPinnedFrames - 1) {
 			mailbox_frames_.pop_front();
+			stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+		}
 		mailbox_frames_.push_back(frame);
 	}
 	wake();

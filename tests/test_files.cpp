@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "test_files.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -119,10 +122,22 @@ std::string run_command(const std::string &command, int *exit_status)
 
 std::vector<BlockPayload> matroska_block_payloads(const std::filesystem::path &path)
 {
-	std::ifstream in(path, std::ios::binary);
-	std::string file((std::istreambuf_iterator<char>(in)), {});
-	const auto *bytes = reinterpret_cast<const uint8_t *>(file.data());
-	const uint64_t end = file.size();
+	// Mapped, not read: a killed recording is followed by up to 256 MiB of
+	// preallocated space, which the walk stops at without touching.
+	std::vector<BlockPayload> blocks;
+	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	struct stat st {};
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0) {
+		if (fd >= 0)
+			close(fd);
+		return blocks;
+	}
+	const uint64_t end = uint64_t(st.st_size);
+	void *map = mmap(nullptr, end, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return blocks;
+	const auto *bytes = static_cast<const uint8_t *>(map);
 
 	// An EBML variable-length integer at @p pos: its length, and its value
 	// with (size) or without (ID) the length marker; 0 length when invalid.
@@ -140,7 +155,6 @@ std::vector<BlockPayload> matroska_block_payloads(const std::filesystem::path &p
 	constexpr uint64_t kSegment = 0x18538067, kCluster = 0x1F43B675, kSimpleBlock = 0xA3;
 	constexpr unsigned kBlockHeader = 4; // track 1, 16-bit timestamp, flags
 
-	std::vector<BlockPayload> blocks;
 	uint64_t pos = 0;
 	while (pos < end) {
 		uint64_t id, size;
@@ -157,6 +171,7 @@ std::vector<BlockPayload> matroska_block_payloads(const std::filesystem::path &p
 			blocks.push_back({data + kBlockHeader, size - kBlockHeader});
 		pos = data + size;
 	}
+	munmap(map, end);
 	return blocks;
 }
 

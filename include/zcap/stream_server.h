@@ -72,8 +72,11 @@ struct ClientStats {
 /// older frame when a newer one arrives loses the older queued one (counted;
 /// its Matroska stream resumes with a new Cluster), and one that falls two
 /// frames behind has the rest of its frame copied (counted) so that the
-/// server never pins more than kPinnedFrames capture buffers, whatever the
-/// clients do. Nothing a client does blocks capture, the disk or other
+/// server never pins more than kPinnedFrames capture buffers for its
+/// clients' queues, whatever the clients do. A zero-copy client also pins
+/// the one frame the kernel may still be sending: it sends zero-copy only
+/// while the kernel holds none of its earlier frames, and copies (counted)
+/// otherwise. Nothing a client does blocks capture, the disk or other
 /// clients; a client that takes nothing for stall_timeout is disconnected.
 class StreamServer : public Sink {
 public:
