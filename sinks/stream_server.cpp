@@ -3,12 +3,15 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <linux/errqueue.h>
+#include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -55,6 +58,7 @@ struct Payload {
 	std::span<const std::byte> rest;
 	uint64_t size = 0;
 	bool zerocopy_sent = false; ///< some bytes went out with MSG_ZEROCOPY
+	bool sendfile_sent = false; ///< some bytes went out by sendfile()
 };
 
 struct Client {
@@ -94,6 +98,14 @@ struct Client {
 	std::deque<std::pair<uint32_t, uint32_t>> zc_bytes; ///< id, bytes
 	std::deque<std::pair<uint32_t, Frame>> zc_hold;	    ///< last id, frame
 
+	/// sendfile(): bytes written to the socket so far, and the frames the
+	/// peer has not acknowledged yet with where they end in that count.
+	uint64_t sent_total = 0;
+	std::deque<std::pair<uint64_t, Frame>> ack_hold;
+
+	/// The kernel still references pages of frames we gave it.
+	bool kernel_holds() const { return !zc_hold.empty() || !ack_hold.empty(); }
+
 	UniqueFd file;
 	uint64_t file_offset = 0;
 	uint64_t file_left = 0;
@@ -132,6 +144,38 @@ bool is_local(const sockaddr_storage &peer, const sockaddr_storage &self)
 	return IN6_IS_ADDR_LOOPBACK(&p.sin6_addr) ||
 	       std::memcmp(&p.sin6_addr, &s.sin6_addr, sizeof(in6_addr)) == 0 ||
 	       (IN6_IS_ADDR_V4MAPPED(&p.sin6_addr) && p.sin6_addr.s6_addr[12] == 127);
+}
+
+/// Whether the connection's own address @p self belongs to an interface
+/// with a device behind it (a NIC). Virtual ones (loopback, veth, bridges,
+/// tun) deliver to sockets on this host.
+bool through_device(const sockaddr_storage &self)
+{
+	ifaddrs *list = nullptr;
+	if (getifaddrs(&list) < 0)
+		return false;
+	bool device = false;
+	for (ifaddrs *i = list; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != self.ss_family)
+			continue;
+		bool same;
+		if (self.ss_family == AF_INET)
+			same = reinterpret_cast<const sockaddr_in *>(i->ifa_addr)
+				       ->sin_addr.s_addr ==
+			       reinterpret_cast<const sockaddr_in &>(self).sin_addr.s_addr;
+		else
+			same = std::memcmp(&reinterpret_cast<const sockaddr_in6 *>(i->ifa_addr)
+						    ->sin6_addr,
+					   &reinterpret_cast<const sockaddr_in6 &>(self).sin6_addr,
+					   sizeof(in6_addr)) == 0;
+		if (same) {
+			std::string path = fmt::format("/sys/class/net/{}/device", i->ifa_name);
+			device = access(path.c_str(), F_OK) == 0;
+			break;
+		}
+	}
+	freeifaddrs(list);
+	return device;
 }
 
 /// Parses "[ADDR:]PORT" (ADDR an IPv4 or bracketed IPv6 address).
@@ -218,6 +262,13 @@ private:
 	void stream_header(Client &client);
 	void copy_aside(Client &client);
 	void read_notifications(Client &client);
+	/// Lets go of the frames sent by sendfile() that the peer acknowledged.
+	void release_acknowledged(Client &client);
+	std::string history_peer(const Client &client)
+	{
+		std::lock_guard lock(stats_lock_);
+		return history_[client.stats].peer;
+	}
 	void watch_out(Client &client, bool on);
 	/// Closes the connection; the client is erased by bury().
 	void close(Client &client, const std::string &why);
@@ -334,7 +385,7 @@ void StreamServerImpl::connected(Client &client)
 	getpeername(client.fd.get(), reinterpret_cast<sockaddr *>(&peer), &length);
 	length = sizeof(self);
 	getsockname(client.fd.get(), reinterpret_cast<sockaddr *>(&self), &length);
-	client.local = is_local(peer, self);
+	client.local = is_local(peer, self) || !through_device(self);
 	client.live = Client::Live::mkv;
 	start_live(client);
 	pump(client);
@@ -512,7 +563,7 @@ void StreamServerImpl::accept_clients()
 		client->fd.reset(fd);
 		length = sizeof(self);
 		getsockname(fd, reinterpret_cast<sockaddr *>(&self), &length);
-		client->local = is_local(peer, self);
+		client->local = is_local(peer, self) || !through_device(self);
 		client->deadline = Clock::now() + options_.request_timeout;
 		client->last_progress = Clock::now();
 		{
@@ -652,6 +703,14 @@ void StreamServerImpl::start_live(Client &client)
 	NetPath path = options_.net_path;
 	if (path == NetPath::automatic)
 		path = client.local ? NetPath::copy : NetPath::zerocopy;
+	if (path == NetPath::sendfile && client.local) {
+		// Its socket would read the pages after acknowledging them, when
+		// the device may already be refilling the buffer: copy.
+		log(LogLevel::info, fmt::format("HTTP server: sendfile to {}, a peer on this "
+						"host, is not safe; copying instead (counted)",
+						history_peer(client)));
+		path = NetPath::copy;
+	}
 	if (path == NetPath::zerocopy) {
 		int one = 1;
 		if (setsockopt(client.fd.get(), SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) < 0)
@@ -688,7 +747,7 @@ void StreamServerImpl::copy_aside(Client &client)
 	// The client fell behind: keep the rest of its frame in its own memory
 	// (counted) and give the capture buffer back.
 	Payload &p = *client.current;
-	if (p.zerocopy_sent)
+	if (p.zerocopy_sent || p.sendfile_sent)
 		return; // the kernel holds those pages until it reports them done
 	p.copy.assign(p.rest.begin(), p.rest.end());
 	p.rest = p.copy;
@@ -798,6 +857,7 @@ bool StreamServerImpl::send_out(Client &client, bool more)
 		return false;
 	}
 	client.out_sent += size_t(n);
+	client.sent_total += uint64_t(n);
 	client.last_progress = Clock::now();
 	return true;
 }
@@ -809,9 +869,20 @@ bool StreamServerImpl::send_payload(Client &client)
 	// Zero-copy only while the kernel holds no earlier frame of this
 	// client: one that reads slowly would otherwise pin a frame for every
 	// socket buffer's worth of them and starve the source.
-	bool zerocopy = client.path == NetPath::zerocopy && p.frame && client.zc_hold.empty();
-	ssize_t n = send(client.fd.get(), p.rest.data(), chunk,
+	release_acknowledged(client);
+	const bool idle_kernel = p.frame && !client.kernel_holds();
+	bool zerocopy = client.path == NetPath::zerocopy && idle_kernel;
+	const FdAlias memfd = p.frame ? p.frame.memfd() : FdAlias{};
+	const bool by_sendfile = client.path == NetPath::sendfile &&
+				 (idle_kernel || (p.frame && p.sendfile_sent)) && memfd.valid();
+	ssize_t n;
+	if (by_sendfile) {
+		off_t offset = off_t(memfd.offset + (p.size - p.rest.size()));
+		n = sendfile(client.fd.get(), memfd.fd, &offset, chunk);
+	} else {
+		n = send(client.fd.get(), p.rest.data(), chunk,
 			 MSG_DONTWAIT | MSG_NOSIGNAL | (zerocopy ? MSG_ZEROCOPY : 0));
+	}
 	if (n < 0 && zerocopy && errno == ENOBUFS) {
 		// Out of the memory zero-copy sends are accounted against: this
 		// piece goes the ordinary way (a copy, counted).
@@ -826,9 +897,12 @@ bool StreamServerImpl::send_payload(Client &client)
 		return false;
 	}
 	client.last_progress = Clock::now();
+	client.sent_total += uint64_t(n);
 	if (zerocopy) {
 		client.zc_bytes.emplace_back(client.zc_next++, uint32_t(n));
 		p.zerocopy_sent = true;
+	} else if (by_sendfile) {
+		p.sendfile_sent = true;
 	} else if (p.frame) {
 		stats_.copied_bytes.fetch_add(uint64_t(n), std::memory_order_relaxed);
 		update(client, [&](ClientStats &s) { s.copied += uint64_t(n); });
@@ -840,6 +914,8 @@ bool StreamServerImpl::send_payload(Client &client)
 	uint64_t size = p.size;
 	if (p.zerocopy_sent && p.frame)
 		client.zc_hold.emplace_back(client.zc_next - 1, std::move(p.frame));
+	else if (p.sendfile_sent && p.frame)
+		client.ack_hold.emplace_back(client.sent_total, std::move(p.frame));
 	client.current.reset();
 	stats_.bytes.fetch_add(size, std::memory_order_relaxed);
 	update(client, [&](ClientStats &s) {
@@ -904,6 +980,19 @@ void StreamServerImpl::read_notifications(Client &client)
 		client.zc_hold.pop_front();
 }
 
+void StreamServerImpl::release_acknowledged(Client &client)
+{
+	if (client.ack_hold.empty())
+		return;
+	// SIOCOUTQ: bytes written and not yet acknowledged by the peer.
+	int unacknowledged = 0;
+	if (ioctl(client.fd.get(), SIOCOUTQ, &unacknowledged) < 0)
+		return;
+	const uint64_t acknowledged = client.sent_total - uint64_t(unacknowledged);
+	while (!client.ack_hold.empty() && client.ack_hold.front().first <= acknowledged)
+		client.ack_hold.pop_front();
+}
+
 void StreamServerImpl::watch_out(Client &client, bool on)
 {
 	if (client.want_out == on)
@@ -933,9 +1022,10 @@ void StreamServerImpl::close(Client &client, const std::string &why)
 		});
 		client.current.reset();
 		client.next.reset();
-		if (!client.zc_hold.empty()) {
+		if (client.kernel_holds()) {
 			// The kernel may still be sending those pages: wait for its
-			// notifications before giving the frames back.
+			// notifications (or the peer's ACKs) before giving the
+			// frames back.
 			// check_timeouts() polls for them: a shut down socket
 			// would wake epoll without end.
 			shutdown(client.fd.get(), SHUT_RDWR);
@@ -943,7 +1033,8 @@ void StreamServerImpl::close(Client &client, const std::string &why)
 			client.state = Client::State::draining;
 			client.deadline = Clock::now() + kDrainTimeout;
 			read_notifications(client);
-			if (!client.zc_hold.empty())
+			release_acknowledged(client);
+			if (client.kernel_holds())
 				return;
 		}
 	}
@@ -962,12 +1053,13 @@ void StreamServerImpl::check_timeouts()
 			continue;
 		if (client.state == Client::State::draining)
 			read_notifications(client);
+		release_acknowledged(client);
 		if ((client.state == Client::State::request ||
 		     client.state == Client::State::connecting) &&
 		    now > client.deadline)
 			expired.push_back(&client);
 		else if (client.state == Client::State::draining &&
-			 (client.zc_hold.empty() || now > client.deadline))
+			 (!client.kernel_holds() || now > client.deadline))
 			expired.push_back(&client);
 		else if (client.state != Client::State::request && client.sending() &&
 			 now - client.last_progress > options_.stall_timeout)
@@ -984,6 +1076,7 @@ void StreamServerImpl::check_timeouts()
 		case Client::State::draining:
 			// Done, or past the deadline: nothing more will come back.
 			client->zc_hold.clear();
+			client->ack_hold.clear();
 			close(*client, client->closed_because);
 			break;
 		default:
@@ -1003,6 +1096,8 @@ std::optional<NetPath> parse_net_path(std::string_view name)
 		return NetPath::copy;
 	if (name == "zc" || name == "zerocopy")
 		return NetPath::zerocopy;
+	if (name == "sendfile")
+		return NetPath::sendfile;
 	return std::nullopt;
 }
 
@@ -1015,6 +1110,8 @@ std::string_view net_path_name(NetPath path)
 		return "copy";
 	case NetPath::zerocopy:
 		return "zerocopy";
+	case NetPath::sendfile:
+		return "sendfile";
 	}
 	return "?";
 }

@@ -552,7 +552,9 @@ TEST_P(StreamServerPaths, BuffersRecycledUnderASlowClientNeverLeakIntoItsFrames)
 	reading.join();
 
 	ClientStats s = stats_of(live, slow.name());
-	EXPECT_EQ(s.path, GetParam());
+	// sendfile to a peer on this host is refused: its socket would read the
+	// pages after acknowledging them. It gets send().
+	EXPECT_EQ(s.path, GetParam() == NetPath::sendfile ? NetPath::copy : GetParam());
 	EXPECT_EQ(received.error, "");
 	EXPECT_EQ(received.ended, "");
 	EXPECT_GE(received.sequences.size(), 3u);
@@ -572,7 +574,7 @@ TEST_P(StreamServerPaths, BuffersRecycledUnderASlowClientNeverLeakIntoItsFrames)
 }
 
 INSTANTIATE_TEST_SUITE_P(StreamServer, StreamServerPaths,
-			 testing::Values(NetPath::copy, NetPath::zerocopy),
+			 testing::Values(NetPath::copy, NetPath::zerocopy, NetPath::sendfile),
 			 [](const testing::TestParamInfo<NetPath> &info) {
 				 return std::string(net_path_name(info.param));
 			 });

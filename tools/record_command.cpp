@@ -61,7 +61,7 @@ Serves live video over HTTP from the same pinned capture buffers, no file:
 
 Options: --listen [ADDR:]PORT (ADDR defaults to 127.0.0.1), --recordings DIR,
 --connect HOST:PORT (push the live Matroska stream to a waiting receiver, as
-tcpclientsink does; repeatable), --net-path auto|copy|zc, and the source
+tcpclientsink does; repeatable), --net-path auto|copy|zc|sendfile, and the source
 options of zcap record (--source, --device, --size, --format, --fps, --io,
 --frames, --duration).
 )";
@@ -116,9 +116,11 @@ Options:
       --connect HOST:PORT
                          also push the live Matroska stream to a receiver
                          waiting at HOST:PORT (repeatable)
-      --net-path auto|copy|zc
+      --net-path auto|copy|zc|sendfile
                          how payloads reach the network: auto (default):
-                         send() to peers on this host, MSG_ZEROCOPY to others
+                         send() to peers on this host, MSG_ZEROCOPY to others;
+                         sendfile from the memfd (held until acknowledged; a
+                         peer on this host gets send() instead)
       --stats-json FILE  write the run's statistics as JSON to FILE
       --force            overwrite FILE if it exists
   -q, --quiet            no progress line and no summary
@@ -300,7 +302,8 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 				o.net_path = *path;
 			else
 				throw UsageError(fmt::format(
-					"invalid network path '{}': expected auto, copy or zc",
+					"invalid network path '{}': expected auto, copy, zc or "
+					"sendfile",
 					arg));
 			break;
 		case kRecordings:

@@ -21,6 +21,9 @@ enum class NetPath : uint8_t {
 	copy,	   ///< send(): the kernel copies the payload into socket buffers
 	zerocopy,  ///< send(MSG_ZEROCOPY): the pages go to the NIC; the frame stays
 		   ///< pinned until the kernel's completion notification
+	sendfile,  ///< sendfile() from the frame's memfd; the frame stays pinned until
+		   ///< the peer has acknowledged every byte of it. Peers on this host
+		   ///< get copy instead: their socket reads the pages after the ACK.
 };
 
 std::optional<NetPath> parse_net_path(std::string_view name);
@@ -68,15 +71,19 @@ struct ClientStats {
 /// client gets the same pinned frames, never a copy made for it. The server
 /// runs its own thread, so it accepts clients whether or not frames flow.
 ///
+/// A peer is "on this host" when it is loopback, the address it reached us
+/// on, or reached through an interface with no device behind it (veth,
+/// bridge, tun): the kernel delivers to its socket locally.
+///
 /// Each client has its own queue of one frame; a client that is busy with an
 /// older frame when a newer one arrives loses the older queued one (counted;
 /// its Matroska stream resumes with a new Cluster), and one that falls two
 /// frames behind has the rest of its frame copied (counted) so that the
 /// server never pins more than kPinnedFrames capture buffers for its
 /// clients' queues, whatever the clients do. A zero-copy client also pins
-/// the one frame the kernel may still be sending: it sends zero-copy only
-/// while the kernel holds none of its earlier frames, and copies (counted)
-/// otherwise. Nothing a client does blocks capture, the disk or other
+/// the one frame the kernel may still be sending: it sends zero-copy (or by
+/// sendfile) only while the kernel holds none of its earlier frames, and
+/// copies (counted) otherwise. Nothing a client does blocks capture, the disk or other
 /// clients; a client that takes nothing for stall_timeout is disconnected.
 class StreamServer : public Sink {
 public:
