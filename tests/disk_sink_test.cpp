@@ -25,38 +25,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Recording {
-	Status status;
-	uint64_t frames = 0, bytes = 0, copied = 0, dropped = 0;
-	IoPath io_path = IoPath::none;
-	bool saw_o_direct = false;
-};
+using test::Recording;
 
 Recording record(const fs::path &path, const FrameFormat &format, FrameRate rate, uint64_t frames,
 		 bool overwrite = false)
 {
-	Status status;
-	auto source = PatternSource::create(format, rate, 8, status);
-	EXPECT_TRUE(source) << status.message();
-	Pipeline pipeline(*source);
-	pipeline.add_sink(make_disk_sink({.path = path, .queue_depth = 4, .overwrite = overwrite}),
-			  {.queue_frames = 2, .policy = OverflowPolicy::block});
-	Recording r;
-	std::atomic<bool> stop{false};
-	r.status = pipeline.run(
-		{.frames = frames}, stop,
-		[&] {
-			long flags = test::open_flags(path);
-			r.saw_o_direct |= flags >= 0 && (flags & O_DIRECT);
-		},
-		std::chrono::milliseconds(5));
-	const SinkStats &s = pipeline.sink(0).stats();
-	r.frames = s.frames;
-	r.bytes = s.bytes;
-	r.copied = s.copied_bytes;
-	r.dropped = s.dropped;
-	r.io_path = s.io_path;
-	return r;
+	return test::record_pattern({.path = path, .queue_depth = 4, .overwrite = overwrite},
+				    format, rate, frames);
 }
 
 void expect_frames(const fs::path &path, const FrameFormat &format, uint64_t count)

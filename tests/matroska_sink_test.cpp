@@ -36,38 +36,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Recording {
-	Status status;
-	uint64_t frames = 0, bytes = 0, copied = 0;
-	IoPath io_path = IoPath::none;
-	bool saw_o_direct = false;
-};
+using test::frame_md5s;
+using test::probed_frames;
+using test::Recording;
 
 Recording record_mkv(const fs::path &path, const FrameFormat &format, FrameRate rate,
 		     uint64_t frames)
 {
-	Status status;
-	auto source = PatternSource::create(format, rate, 12, status);
-	EXPECT_TRUE(source) << status.message();
-	Pipeline pipeline(*source);
-	pipeline.add_sink(
-		make_disk_sink({.path = path, .container = Container::matroska, .queue_depth = 4}),
-		{.queue_frames = 4, .policy = OverflowPolicy::block});
-	Recording r;
-	std::atomic<bool> stop{false};
-	r.status = pipeline.run(
-		{.frames = frames}, stop,
-		[&] {
-			long flags = test::open_flags(path);
-			r.saw_o_direct |= flags >= 0 && (flags & O_DIRECT);
-		},
-		std::chrono::milliseconds(5));
-	const SinkStats &s = pipeline.sink(0).stats();
-	r.frames = s.frames;
-	r.bytes = s.bytes;
-	r.copied = s.copied_bytes;
-	r.io_path = s.io_path;
-	return r;
+	return test::record_pattern(
+		{.path = path, .container = Container::matroska, .queue_depth = 4}, format, rate,
+		frames);
 }
 
 /// What ffprobe says of the first video stream, as "key=value" lines.
@@ -79,40 +57,12 @@ std::string probe(const fs::path &file)
 		file.string()));
 }
 
-/// The MD5 of every decoded frame, in order, as FFmpeg's framemd5 muxer
-/// prints them, for the input given by @p input_args.
-std::vector<std::string> frame_md5s(const std::string &input_args)
-{
-	std::istringstream out(
-		test::run_command("ffmpeg -v error " + input_args + " -f framemd5 - 2>/dev/null"));
-	std::vector<std::string> sums;
-	for (std::string line; std::getline(out, line);) {
-		if (line.empty() || line[0] == '#')
-			continue;
-		sums.push_back(line.substr(line.rfind(',') + 2));
-	}
-	return sums;
-}
-
-/// framemd5 of pattern frames 0..count-1, rendered here and decoded from a
-/// plain raw file: a path that shares nothing with the Matroska writer.
+/// framemd5 of pattern frames @p sequences (test_files.h).
 std::vector<std::string> pattern_md5s(const FrameFormat &format,
 				      const std::vector<uint64_t> &sequences,
 				      const test::TempDir &dir)
 {
-	fs::path raw = dir / "reference.raw";
-	{
-		std::ofstream out(raw, std::ios::binary);
-		std::vector<std::byte> frame(format.size_image);
-		for (uint64_t i : sequences) {
-			pattern::render(format, i, frame);
-			out.write(reinterpret_cast<const char *>(frame.data()),
-				  std::streamsize(frame.size()));
-		}
-	}
-	return frame_md5s(fmt::format("-f rawvideo -pixel_format {} -video_size {}x{} -i '{}'",
-				      ffmpeg_pix_fmt(format.fourcc), format.width, format.height,
-				      raw.string()));
+	return test::pattern_md5s(format, sequences, dir.path());
 }
 
 /// The same for pattern frames 0..count-1.
@@ -165,15 +115,6 @@ int gst_frame_count(const fs::path &file)
 	for (std::string line; std::getline(out, line);)
 		frames += line.find("last-message = chain") != std::string::npos;
 	return frames;
-}
-
-uint64_t probed_frames(const fs::path &file)
-{
-	std::string out = test::run_command(
-		fmt::format("ffprobe -v quiet -count_frames -select_streams v:0 -show_entries "
-			    "stream=nb_read_frames -of csv=p=0 '{}'",
-			    file.string()));
-	return out.empty() ? 0 : std::stoull(out);
 }
 
 struct Case {

@@ -11,9 +11,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
 
 #include <zcap/log.h>
 #include <zcap/pattern.h>
+#include <zcap/pattern_source.h>
+#include <zcap/pipeline.h>
 
 namespace zcap::test {
 
@@ -118,6 +123,80 @@ std::string run_command(const std::string &command, int *exit_status)
 	if (exit_status)
 		*exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	return out;
+}
+
+Recording record_pattern(const DiskSinkOptions &options, const FrameFormat &format, FrameRate rate,
+			 uint64_t frames)
+{
+	constexpr unsigned kBuffers = 12;
+	constexpr unsigned kQueueFrames = 4;
+	Status status;
+	auto source = PatternSource::create(format, rate, kBuffers, status);
+	Recording r;
+	if (!source) {
+		r.status = status;
+		return r;
+	}
+	Pipeline pipeline(*source);
+	pipeline.add_sink(make_disk_sink(options),
+			  {.queue_frames = kQueueFrames, .policy = OverflowPolicy::block});
+	std::atomic<bool> stop{false};
+	r.status = pipeline.run(
+		{.frames = frames}, stop,
+		[&] {
+			long flags = open_flags(options.path);
+			r.saw_o_direct |= flags >= 0 && (flags & O_DIRECT);
+		},
+		std::chrono::milliseconds(5));
+	const SinkStats &s = pipeline.sink(0).stats();
+	r.frames = s.frames;
+	r.bytes = s.bytes;
+	r.copied = s.copied_bytes;
+	r.dropped = s.dropped;
+	r.io_path = s.io_path;
+	return r;
+}
+
+std::vector<std::string> frame_md5s(const std::string &input_args)
+{
+	std::istringstream out(
+		run_command("ffmpeg -v error " + input_args + " -f framemd5 - 2>/dev/null"));
+	std::vector<std::string> sums;
+	for (std::string line; std::getline(out, line);) {
+		if (line.empty() || line[0] == '#')
+			continue;
+		sums.push_back(line.substr(line.rfind(',') + 2));
+	}
+	return sums;
+}
+
+std::vector<std::string> pattern_md5s(const FrameFormat &format,
+				      const std::vector<uint64_t> &sequences,
+				      const std::filesystem::path &dir)
+{
+	std::filesystem::path raw = dir / "reference.raw";
+	{
+		std::ofstream out(raw, std::ios::binary);
+		std::vector<std::byte> frame(format.size_image);
+		for (uint64_t i : sequences) {
+			pattern::render(format, i, frame);
+			out.write(reinterpret_cast<const char *>(frame.data()),
+				  std::streamsize(frame.size()));
+		}
+	}
+	return frame_md5s(fmt::format("-f rawvideo -pixel_format {} -video_size {}x{} -i '{}'",
+				      ffmpeg_pix_fmt(format.fourcc), format.width, format.height,
+				      raw.string()));
+}
+
+uint64_t probed_frames(const std::string &file)
+{
+	std::string out = run_command(
+		fmt::format("ffprobe -v quiet -count_frames -select_streams v:0 -show_entries "
+			    "stream=nb_read_frames -of csv=p=0 '{}'",
+			    file));
+	return out.empty() || !std::isdigit(static_cast<unsigned char>(out[0])) ? 0
+										: std::stoull(out);
 }
 
 std::vector<BlockPayload> matroska_block_payloads(const std::filesystem::path &path)

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include <zcap/disk_sink.h>
 #include <zcap/format.h>
+#include <zcap/status.h>
 
 namespace zcap::test {
 
@@ -90,6 +92,34 @@ std::string run_command(const std::string &command, int *exit_status = nullptr);
 
 /// The open-file flags of the descriptor this process has on @p path, or -1.
 long open_flags(const std::filesystem::path &path);
+
+/// What a recording of the pattern through a disk sink did.
+struct Recording {
+	Status status;
+	uint64_t frames = 0, bytes = 0, copied = 0, dropped = 0;
+	IoPath io_path = IoPath::none;
+	bool saw_o_direct = false; ///< the file was seen open with O_DIRECT
+};
+
+/// Records @p frames of the pattern at @p rate (0 frames: until the sink
+/// fails) through make_disk_sink(@p options), every frame kept
+/// (OverflowPolicy::block), watching the file's open flags as it goes.
+Recording record_pattern(const DiskSinkOptions &options, const FrameFormat &format, FrameRate rate,
+			 uint64_t frames);
+
+/// The MD5 of every frame FFmpeg decodes from the input @p input_args
+/// names ("-i 'x.mkv'"), in order, as its framemd5 muxer prints them.
+std::vector<std::string> frame_md5s(const std::string &input_args);
+
+/// The same for pattern frames @p sequences, rendered here and decoded from
+/// a plain raw file in @p dir: a path that shares nothing with zcap's sinks.
+std::vector<std::string> pattern_md5s(const FrameFormat &format,
+				      const std::vector<uint64_t> &sequences,
+				      const std::filesystem::path &dir);
+
+/// Frames ffprobe counts in the first video stream of @p file (0 when it
+/// cannot read it).
+uint64_t probed_frames(const std::string &file);
 
 /// Where a SimpleBlock's payload lies in a Matroska file.
 struct BlockPayload {
