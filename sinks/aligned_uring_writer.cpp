@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -123,11 +124,22 @@ Status AlignedUringWriter::ensure_allocated(uint64_t end)
 	}
 	if (errno == ENOSPC && allocate_ahead_) {
 		// Near the end of the disk: from now on allocate only what each
-		// write needs, so that the recording fills the disk exactly.
+		// write needs, so that the recording fills the disk exactly. ext4
+		// keeps what a failed fallocate got, which can be every free block:
+		// give it back, or the next file (a segment) finds the disk full.
 		allocate_ahead_ = false;
+		if (ftruncate(params_.fd, off_t(allocated_)) < 0)
+			return Status::from_errno(errno, "writing");
 		return ensure_allocated(end);
 	}
 	return Status::from_errno(errno, "writing");
+}
+
+Status AlignedUringWriter::reserve(uint64_t bytes)
+{
+	if (!error_.ok())
+		return error_;
+	return ensure_allocated(position_ + bytes + params_.block);
 }
 
 Status AlignedUringWriter::submit(uint64_t offset, std::span<const std::byte> bytes, int seam_index,

@@ -88,6 +88,10 @@ public:
 	Status append_provisional(std::span<const std::byte> provisional,
 				  std::span<const std::byte> final, uint64_t publish_at);
 
+	/// Allocates room on disk for the next @p bytes appended, so that a
+	/// full disk (ENOSPC) shows here, with nothing appended: the stream
+	/// stays whole and can still be finished.
+	Status reserve(uint64_t bytes);
 	/// Writes the partly filled last block (zero padded), so durable() reaches
 	/// position(). Appending may go on afterwards.
 	Status flush_tail();

@@ -148,6 +148,11 @@ uint64_t MatroskaSink::timestamp_ms(const Frame &frame)
 Status MatroskaSink::write(const Frame &frame)
 {
 	std::span<const std::byte> data = frame.data();
+	// Room for the frame, its header and padding first: a full disk then
+	// leaves the file as it was, to be finished with the frames before.
+	if (AlignedUringWriter *direct = out_.direct())
+		if (Status s = direct->reserve(data.size() + 2 * block_); !s)
+			return out_.located(s);
 	uint64_t ms = timestamp_ms(frame);
 
 	// The header: a Cluster's when one starts here, then the SimpleBlock's.

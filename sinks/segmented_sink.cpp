@@ -27,6 +27,11 @@ constexpr unsigned kMaxSequenceWidth = 20;
 /// What inserted into a pattern that names every segment alike.
 constexpr std::string_view kSequenceSuffix = "-%04N";
 
+bool no_space(const Status &status)
+{
+	return status.code() == std::errc::no_space_on_device;
+}
+
 /// A name pattern with its %N conversions replaced.
 struct ExpandedSequence {
 	std::string text;      ///< the rest, strftime conversions and %% kept
@@ -126,15 +131,36 @@ private:
 	bool crosses_limit(const Frame &frame) const;
 	/// Starts the next segment and has the current one finished.
 	Status roll();
-	/// Waits for the segment being finished, if any; its result.
+	/// The current segment failed with @p cause. With max_files and a full
+	/// disk: ends it (its whole frames kept, the file valid), deletes this
+	/// run's oldest file and starts the next segment. Else @p cause.
+	Status continue_after_full(const Status &cause);
+	/// Finishes @p segment, given @p frames, on the finisher thread, then
+	/// deletes the files beyond max_files.
+	void finish_in_background(std::unique_ptr<Sink> segment, uint64_t frames);
+	/// Waits for the segment being finished, if any; its result. Frames it
+	/// was given and did not write count as dropped.
 	Status join_finisher();
+	/// Whether the ring goes on after @p status from finishing a segment:
+	/// ENOSPC with max_files (the file is valid with its whole frames).
+	bool tolerable(const Status &status) const
+	{
+		return options_.max_files && no_space(status);
+	}
 	/// Starts the next segment, whose first frame is the frames_in_-th, and
 	/// makes it the current one; @p previous gets the one it replaces. On
 	/// failure, the current one stays.
 	Status open_segment(std::unique_ptr<Sink> &previous);
+	/// Finishes the current segment, which holds no frame, and deletes its
+	/// file; the next one takes its number.
+	void discard_current();
 	/// Deletes this sink's oldest files beyond max_files. Called on the
 	/// finisher thread.
 	void delete_old_files();
+	/// Deletes this sink's oldest file to make room, never the newest:
+	/// false when that is the only one left.
+	bool delete_oldest();
+	void delete_file(const fs::path &path);
 	/// stats_ := the finished segments' totals plus the current one's and
 	/// the one being finished.
 	void update_stats();
@@ -162,9 +188,12 @@ private:
 	/// the next one: its fdatasync() alone took 75 ms here, as long as a
 	/// 4-frame queue lasts at 60 fps.
 	std::unique_ptr<Sink> finishing_;
+	uint64_t finishing_frames_ = 0; ///< the frames finishing_ was given
 	std::thread finisher_;
 	Status finish_status_;			 ///< written by finisher_ before done
 	std::atomic<bool> finisher_done_{false}; ///< finisher_ can be joined at once
+	std::atomic<uint64_t> deleted_{0};	 ///< files deleted so far
+	bool warned_full_ = false;
 
 	/// Guards what other threads read: page_offset() and the accessors.
 	mutable std::mutex lock_;
@@ -213,6 +242,14 @@ Status SegmentedSinkImpl::write(const Frame &frame)
 	if (!segment_frames_)
 		segment_first_ns_ = frame.timestamp_ns();
 	Status status = current_->write(frame);
+	// A full disk with max_files: the frame starts the next segment. Each
+	// turn deletes a file, or gives up.
+	while (!status) {
+		if (status = continue_after_full(status); !status)
+			break;
+		segment_first_ns_ = frame.timestamp_ns();
+		status = current_->write(frame);
+	}
 	++frames_in_;
 	++segment_frames_;
 	segment_bytes_ += frame.data().size();
@@ -227,17 +264,62 @@ Status SegmentedSinkImpl::roll()
 		return status;
 	// The next file starts before the current one finishes, so that
 	// page_offset() always has a segment to answer for.
+	const uint64_t frames = segment_frames_;
 	std::unique_ptr<Sink> previous;
-	if (Status status = open_segment(previous); !status)
+	Status status = open_segment(previous);
+	// A full disk: with max_files, this run's oldest files make room.
+	while (!status && tolerable(status) && delete_oldest())
+		status = open_segment(previous);
+	if (!status)
 		return status;
-	finishing_ = std::move(previous);
+	finish_in_background(std::move(previous), frames);
+	return {};
+}
+
+Status SegmentedSinkImpl::continue_after_full(const Status &cause)
+{
+	if (!tolerable(cause) || !current_)
+		return cause;
+	// The segment before may be done, and its deletions made room.
+	const uint64_t deleted = deleted_.load(std::memory_order_relaxed);
+	if (Status status = join_finisher(); !status)
+		return status;
+	const bool room = deleted_.load(std::memory_order_relaxed) > deleted;
+	if (!segment_frames_)
+		discard_current();
+	if (!room && !delete_oldest())
+		return cause; // only the newest segment is left: the disk is full
+	if (!warned_full_) {
+		warned_full_ = true;
+		log(LogLevel::warning,
+		    fmt::format(
+			    "{}; going on in the next segment after deleting this "
+			    "recording's oldest (--max-files), and so whenever the disk is full",
+			    cause.message()));
+	}
+
+	const uint64_t frames = segment_frames_;
+	std::unique_ptr<Sink> previous;
+	Status status = open_segment(previous);
+	while (!status && tolerable(status) && delete_oldest())
+		status = open_segment(previous);
+	if (!status)
+		return status;
+	if (previous)
+		finish_in_background(std::move(previous), frames);
+	return {};
+}
+
+void SegmentedSinkImpl::finish_in_background(std::unique_ptr<Sink> segment, uint64_t frames)
+{
+	finishing_ = std::move(segment);
+	finishing_frames_ = frames;
 	finisher_ = std::thread([this] {
 		finish_status_ = finishing_->finish();
-		if (finish_status_)
+		if (finish_status_ || tolerable(finish_status_))
 			delete_old_files();
 		finisher_done_.store(true, std::memory_order_release);
 	});
-	return {};
 }
 
 Status SegmentedSinkImpl::join_finisher()
@@ -247,12 +329,16 @@ Status SegmentedSinkImpl::join_finisher()
 	finisher_.join();
 	finisher_done_.store(false, std::memory_order_relaxed);
 	const SinkStats &s = finishing_->stats();
-	done_frames_ += s.frames.load(std::memory_order_relaxed);
+	const uint64_t frames = s.frames.load(std::memory_order_relaxed);
+	done_frames_ += frames;
 	done_bytes_ += s.bytes.load(std::memory_order_relaxed);
 	done_copied_ += s.copied_bytes.load(std::memory_order_relaxed);
+	// Frames the segment did not write whole before an error (in flight).
+	if (finishing_frames_ > frames)
+		stats_.dropped.fetch_add(finishing_frames_ - frames, std::memory_order_relaxed);
 	finishing_.reset();
 	update_stats();
-	return finish_status_;
+	return tolerable(finish_status_) ? Status() : finish_status_;
 }
 
 Status SegmentedSinkImpl::open_segment(std::unique_ptr<Sink> &previous)
@@ -272,8 +358,16 @@ Status SegmentedSinkImpl::open_segment(std::unique_ptr<Sink> &previous)
 	std::unique_ptr<Sink> next = make_disk_sink(disk);
 	// Started before the producer can see it: page_offset() reads what
 	// start() sets.
-	if (Status status = next->start(info_); !status)
+	if (Status status = next->start(info_); !status) {
+		if (no_space(status)) {
+			// Made, then the disk was full: another try takes the name.
+			next.reset();
+			std::error_code ec;
+			fs::remove(path, ec);
+			names_.erase(path);
+		}
 		return status;
+	}
 	segment_frames_ = 0;
 	segment_bytes_ = 0;
 	{
@@ -285,6 +379,25 @@ Status SegmentedSinkImpl::open_segment(std::unique_ptr<Sink> &previous)
 	}
 	update_stats();
 	return {};
+}
+
+void SegmentedSinkImpl::discard_current()
+{
+	std::unique_ptr<Sink> empty;
+	fs::path path;
+	{
+		std::lock_guard lock(lock_);
+		empty = std::move(current_);
+		path = files_.back();
+		files_.pop_back();
+		--segments_;
+	}
+	empty->finish();
+	empty.reset();
+	std::error_code ec;
+	fs::remove(path, ec);
+	names_.erase(path);
+	update_stats();
 }
 
 void SegmentedSinkImpl::delete_old_files()
@@ -300,14 +413,34 @@ void SegmentedSinkImpl::delete_old_files()
 			oldest = files_.front();
 			files_.pop_front();
 		}
-		std::error_code ec;
-		bool removed = fs::remove(oldest, ec);
-		if (ec)
-			log(LogLevel::warning, fmt::format("cannot delete the old segment {}: {}",
-							   oldest.string(), ec.message()));
-		else if (removed && options_.on_delete)
-			options_.on_delete(oldest);
+		delete_file(oldest);
 	}
+}
+
+bool SegmentedSinkImpl::delete_oldest()
+{
+	fs::path oldest;
+	{
+		std::lock_guard lock(lock_);
+		if (files_.size() < 2)
+			return false;
+		oldest = files_.front();
+		files_.pop_front();
+	}
+	delete_file(oldest);
+	return true;
+}
+
+void SegmentedSinkImpl::delete_file(const fs::path &path)
+{
+	std::error_code ec;
+	bool removed = fs::remove(path, ec);
+	deleted_.fetch_add(1, std::memory_order_relaxed);
+	if (ec)
+		log(LogLevel::warning, fmt::format("cannot delete the old segment {}: {}",
+						   path.string(), ec.message()));
+	else if (removed && options_.on_delete)
+		options_.on_delete(path);
 }
 
 Status SegmentedSinkImpl::service(std::chrono::milliseconds timeout)
@@ -318,6 +451,8 @@ Status SegmentedSinkImpl::service(std::chrono::milliseconds timeout)
 	if (!current_)
 		return {};
 	Status status = current_->service(timeout);
+	if (!status)
+		status = continue_after_full(status);
 	update_stats();
 	return status;
 }
@@ -327,6 +462,14 @@ Status SegmentedSinkImpl::finish()
 	Status status = join_finisher();
 	if (current_) {
 		Status last = current_->finish();
+		// With max_files, a last segment whose index did not fit on the
+		// full disk still holds every frame it was given, playable.
+		if (tolerable(last) && current_->stats().frames.load() == segment_frames_) {
+			log(LogLevel::warning,
+			    fmt::format("{}: the last segment keeps its {} frames", last.message(),
+					segment_frames_));
+			last = {};
+		}
 		if (status)
 			status = last;
 	}

@@ -29,10 +29,15 @@ struct SegmentedSinkOptions {
 	/// its headers and the padding that keeps payloads on blocks.
 	uint64_t max_bytes = 0;
 	/// Keep at most this many segment files, deleting the oldest this sink
-	/// wrote. Zero: keep them all.
+	/// wrote. Zero: keep them all. With a limit the files are a ring that
+	/// also goes on when the disk is full (ENOSPC): the segment that filled
+	/// it ends there with its whole frames, this sink's oldest file is
+	/// deleted, and the frame goes to the next segment. Only when the
+	/// newest file is the only one left does the full disk stop the sink.
 	unsigned max_files = 0;
 	/// Called with each file deleted for max_files, on the thread that
-	/// finishes segments (not the pipeline's).
+	/// finishes segments or, when the disk is full, the sink's (never the
+	/// pipeline's producer).
 	std::function<void(const std::filesystem::path &)> on_delete;
 };
 
