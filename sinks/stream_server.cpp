@@ -249,6 +249,8 @@ private:
 	void connected(Client &client);
 	void start_live(Client &client);
 	void accept_clients();
+	/// Whether epoll reports the listening socket readable.
+	void watch_listen(bool on);
 	void handle(Client &client, uint32_t events);
 	void read_request(Client &client);
 	void route(Client &client, const http::Request &request);
@@ -300,6 +302,10 @@ private:
 	std::map<int, std::unique_ptr<Client>> clients_;
 	std::vector<int> graveyard_;
 	uint64_t arrivals_ = 0;
+	/// While accept() fails for want of descriptors or memory, the
+	/// listening socket is not watched until then (it stays readable).
+	std::optional<Clock::time_point> accept_retry_;
+	bool accept_failing_ = false; ///< warned of; until a client is accepted
 
 	mutable std::mutex stats_lock_;
 	std::vector<ClientStats> history_;
@@ -498,6 +504,10 @@ void StreamServerImpl::run()
 		take_mailbox();
 		check_timeouts();
 		bury();
+		if (accept_retry_ && Clock::now() >= *accept_retry_) {
+			accept_retry_.reset();
+			watch_listen(true);
+		}
 		std::lock_guard lock(mailbox_lock_);
 		if (stopping_)
 			break;
@@ -557,8 +567,21 @@ void StreamServerImpl::accept_clients()
 		socklen_t length = sizeof(peer);
 		int fd = accept4(listen_fd_.get(), reinterpret_cast<sockaddr *>(&peer), &length,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 &&
+		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+			// The connection waits in the backlog and the socket stays
+			// readable: retry on a tick rather than without end.
+			if (!std::exchange(accept_failing_, true))
+				log(LogLevel::warning,
+				    fmt::format("HTTP server: cannot accept clients: {}; retrying",
+						strerror(errno)));
+			watch_listen(false);
+			accept_retry_ = Clock::now() + kTick;
+			return;
+		}
 		if (fd < 0)
 			return;
+		accept_failing_ = false;
 		auto client = std::make_unique<Client>();
 		client->fd.reset(fd);
 		length = sizeof(self);
@@ -586,6 +609,14 @@ void StreamServerImpl::accept_clients()
 		if (c.close_when_sent)
 			pump(c);
 	}
+}
+
+void StreamServerImpl::watch_listen(bool on)
+{
+	epoll_event ev{};
+	ev.events = on ? uint32_t(EPOLLIN) : 0u;
+	ev.data.fd = listen_fd_.get();
+	epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, listen_fd_.get(), &ev);
 }
 
 void StreamServerImpl::handle(Client &client, uint32_t events)

@@ -125,10 +125,13 @@ for sig in INT TERM; do
 	check "SIG$sig: whole, correct frames" bash -c "'$verify_raw' '$f' NV12 1920x1080 | grep -Eq '^frames ([2-9][0-9]|1[0-9][0-9]) first 0'"
 done
 
-# --duration is honoured at the frame rate.
-"$zcap" record -q -o "$work/d.raw" --size 320x240 --fps 20 -t 1s
+# --duration is honoured at the frame rate: 20 frames in 1 s, each one on
+# disk or counted as dropped (by the source or the sink) on a loaded machine.
+"$zcap" record -q -o "$work/d.raw" --size 320x240 --fps 20 -t 1s --stats-json "$work/d.json"
 frames=$(( $(stat -c %s "$work/d.raw") / (320 * 240 * 2) ))
-check "1 s at 20 fps gives 20 frames (got $frames)" test $frames -eq 20
+dropped=$(python3 -c "import json, sys; s = json.load(open(sys.argv[1])); print(s['source']['dropped'] + s['sinks'][0]['dropped'])" "$work/d.json")
+check "1 s at 20 fps gives 20 frames (got $frames on disk, $dropped dropped)" \
+	test $((frames + dropped)) -eq 20
 
 # Matroska: chosen by the name, or by --container; the payload still goes
 # through io_uring, and third-party readers count the frames.

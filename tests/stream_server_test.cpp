@@ -8,8 +8,6 @@
 // hurt no one else.
 #include <zcap/stream_server.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -20,7 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
+#include <numeric>
 #include <sstream>
 #include <thread>
 
@@ -28,387 +26,20 @@
 #include <gtest/gtest.h>
 
 #include <zcap/disk_sink.h>
-#include <zcap/pattern.h>
 #include <zcap/pattern_source.h>
 #include <zcap/pipeline.h>
-#include <zcap/unique_fd.h>
 
+#include "stream_test_client.h"
 #include "test_files.h"
 
 using namespace zcap;
+using namespace zcap::test;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-/// How long a client waits for a byte before it gives up: no test hangs.
-constexpr std::chrono::seconds kIoTimeout{10};
-
-/// Pattern frames, each rendered once and shared by the client threads.
-class PatternFrames {
-public:
-	explicit PatternFrames(const FrameFormat &format) : format_(format) {}
-
-	const std::vector<std::byte> &get(uint64_t sequence)
-	{
-		std::lock_guard lock(lock_);
-		auto [it, added] = frames_.try_emplace(sequence);
-		if (added) {
-			it->second.resize(format_.size_image);
-			pattern::render(format_, sequence, it->second);
-		}
-		return it->second;
-	}
-
-private:
-	const FrameFormat format_;
-	std::mutex lock_;
-	std::map<uint64_t, std::vector<std::byte>> frames_;
-};
-
-/// How a client reads: at most @p chunk bytes at a time, resting @p pause
-/// after each read (a slow client).
-struct Pace {
-	size_t chunk = 1 << 20;
-	std::chrono::microseconds pause{0};
-};
-
-/// A blocking client connection to the server on 127.0.0.1.
-class Connection {
-public:
-	/// @p receive_buffer: the SO_RCVBUF to ask for, 0 for the default.
-	explicit Connection(uint16_t port, int receive_buffer = 0)
-	    : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0))
-	{
-		timeval timeout{.tv_sec = kIoTimeout.count(), .tv_usec = 0};
-		setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-		setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-		if (receive_buffer)
-			setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer,
-				   sizeof(receive_buffer));
-		sockaddr_in addr{};
-		addr.sin_family = AF_INET;
-		addr.sin_port = htons(port);
-		addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		EXPECT_EQ(connect(fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)), 0)
-			<< std::strerror(errno);
-		socklen_t length = sizeof(addr);
-		getsockname(fd_.get(), reinterpret_cast<sockaddr *>(&addr), &length);
-		name_ = fmt::format("127.0.0.1:{}", ntohs(addr.sin_port));
-	}
-
-	int fd() const { return fd_.get(); }
-	/// The client as the server names it in ClientStats::peer.
-	const std::string &name() const { return name_; }
-	/// Why the last read got nothing: empty at the end of the stream.
-	const std::string &error() const { return error_; }
-
-	/// Sends all of @p bytes; false when the connection is gone.
-	bool send(std::string_view bytes)
-	{
-		while (!bytes.empty()) {
-			ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-			if (n <= 0)
-				return false;
-			bytes.remove_prefix(size_t(n));
-		}
-		return true;
-	}
-
-	/// Up to @p size bytes; 0 at the end of the stream or on an error.
-	size_t read_some(std::byte *out, size_t size)
-	{
-		if (!pending_.empty()) {
-			size_t n = std::min(size, pending_.size());
-			std::memcpy(out, pending_.data(), n);
-			pending_.erase(0, n);
-			return n;
-		}
-		ssize_t n = recv(fd_.get(), out, size, 0);
-		if (n < 0)
-			error_ = std::strerror(errno);
-		return n > 0 ? size_t(n) : 0;
-	}
-
-	/// Exactly @p size bytes; false when the stream ended before.
-	bool read_exact(std::byte *out, size_t size, const Pace &pace)
-	{
-		while (size) {
-			size_t n = read_some(out, std::min(size, pace.chunk));
-			if (n == 0)
-				return false;
-			out += n;
-			size -= n;
-			if (pace.pause.count())
-				std::this_thread::sleep_for(pace.pause);
-		}
-		return true;
-	}
-
-	/// The response head through its blank line, or what came before the
-	/// connection ended; the bytes after the head are kept for the reads.
-	std::string read_head()
-	{
-		std::string bytes;
-		char chunk[4096];
-		for (;;) {
-			if (size_t end = bytes.find("\r\n\r\n"); end != bytes.npos) {
-				pending_ = bytes.substr(end + 4);
-				bytes.resize(end + 4);
-				return bytes;
-			}
-			ssize_t n = recv(fd_.get(), chunk, sizeof(chunk), 0);
-			if (n <= 0) {
-				if (n < 0)
-					error_ = std::strerror(errno);
-				return bytes;
-			}
-			bytes.append(chunk, size_t(n));
-		}
-	}
-
-	/// Everything up to the end of the stream.
-	std::string read_rest()
-	{
-		std::string bytes = std::exchange(pending_, {});
-		char chunk[65536];
-		ssize_t n;
-		while ((n = recv(fd_.get(), chunk, sizeof(chunk), 0)) > 0)
-			bytes.append(chunk, size_t(n));
-		if (n < 0)
-			error_ = std::strerror(errno);
-		return bytes;
-	}
-
-private:
-	UniqueFd fd_;
-	std::string name_;
-	std::string error_;
-	std::string pending_;
-};
-
-std::string get_request(std::string_view target, std::string_view headers = "")
-{
-	return fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n", target, headers);
-}
-
-/// The status code of a response head; 0 when there is none.
-int status_of(std::string_view head)
-{
-	if (head.size() < 12 || !head.starts_with("HTTP/1.1 "))
-		return 0;
-	return std::stoi(std::string(head.substr(9, 3)));
-}
-
-struct Response {
-	int status = 0; ///< 0 when no response came
-	std::string head;
-	std::string body;
-
-	/// The value of header field @p name, empty when there is none.
-	std::string header(std::string_view name) const
-	{
-		size_t start = head.find(fmt::format("\r\n{}: ", name));
-		if (start == head.npos)
-			return {};
-		start += name.size() + 4;
-		return head.substr(start, head.find("\r\n", start) - start);
-	}
-};
-
-/// Sends @p request on a new connection and reads the response to its end.
-Response ask(uint16_t port, std::string_view request)
-{
-	Connection connection(port);
-	// A refused request may be answered before all of it is sent.
-	connection.send(request);
-	Response response;
-	response.head = connection.read_head();
-	response.status = status_of(response.head);
-	response.body = connection.read_rest();
-	return response;
-}
-
-/// What a client of /live.raw received.
-struct RawStream {
-	int status = 0;
-	std::vector<uint64_t> sequences; ///< of the whole frames, in order
-	std::string error;		 ///< the first thing wrong, empty when nothing was
-	std::string ended;		 ///< why reading ended, empty at the end of stream
-};
-
-/// Reads /live.raw to its end, checking every header and every payload byte
-/// against the pattern frame the header names. A frame cut off by the end
-/// of the stream is not counted.
-RawStream read_raw(Connection &connection, const FrameFormat &format, PatternFrames &patterns,
-		   const Pace &pace = {})
-{
-	RawStream r;
-	r.status = status_of(connection.read_head());
-	if (r.status != 200) {
-		r.error = fmt::format("HTTP status {}", r.status);
-		return r;
-	}
-	std::vector<std::byte> payload(format.size_image);
-	for (;;) {
-		RawFrameHeader h;
-		if (!connection.read_exact(reinterpret_cast<std::byte *>(&h), sizeof(h), pace))
-			break;
-		if (h.magic != RawFrameHeader::kMagic || h.header_size != sizeof(h) ||
-		    h.fourcc != format.fourcc || h.width != format.width ||
-		    h.height != format.height || h.payload_size != format.size_image) {
-			r.error = fmt::format("a wrong frame header after {} frames",
-					      r.sequences.size());
-			break;
-		}
-		if (!r.sequences.empty() && h.sequence <= r.sequences.back()) {
-			r.error = fmt::format("frame {} after frame {}", h.sequence,
-					      r.sequences.back());
-			break;
-		}
-		if (!connection.read_exact(payload.data(), payload.size(), pace))
-			break;
-		const std::vector<std::byte> &expected = patterns.get(h.sequence);
-		if (payload != expected) {
-			auto [at, _] =
-				std::mismatch(payload.begin(), payload.end(), expected.begin());
-			r.error = fmt::format("frame {} differs from the pattern from byte {}",
-					      h.sequence, at - payload.begin());
-			break;
-		}
-		r.sequences.push_back(h.sequence);
-	}
-	r.ended = connection.error();
-	return r;
-}
-
-/// Frames missing between the first and the last of @p sequences.
-uint64_t missing(const std::vector<uint64_t> &sequences)
-{
-	if (sequences.empty())
-		return 0;
-	return sequences.back() - sequences.front() + 1 - sequences.size();
-}
-
-/// Polls @p condition until it holds or 5 s pass; returns whether it held.
-template <typename Condition>
-bool eventually(Condition &&condition)
-{
-	const auto deadline = Clock::now() + 5s;
-	while (!condition()) {
-		if (Clock::now() > deadline)
-			return false;
-		std::this_thread::sleep_for(5ms);
-	}
-	return true;
-}
-
-/// Open clients that asked for @p target: once they are there, they are
-/// served every frame from the first.
-size_t clients_of(const StreamServer &server, std::string_view target)
-{
-	auto clients = server.clients();
-	return size_t(std::count_if(clients.begin(), clients.end(), [&](const ClientStats &c) {
-		return c.open && c.target == target;
-	}));
-}
-
-/// What the server knows of the client it names @p peer.
-ClientStats stats_of(const StreamServer &server, const std::string &peer)
-{
-	auto clients = server.clients();
-	auto it = std::find_if(clients.rbegin(), clients.rend(),
-			       [&](const ClientStats &c) { return c.peer == peer; });
-	EXPECT_NE(it, clients.rend()) << "the server does not know " << peer;
-	return it == clients.rend() ? ClientStats{} : *it;
-}
-
-std::unique_ptr<StreamServer> make_server(const StreamServerOptions &options = {})
-{
-	Status status;
-	auto server = StreamServer::create(options, status);
-	EXPECT_TRUE(server) << status.message();
-	return server;
-}
-
-std::unique_ptr<PatternSource> make_source(const FrameFormat &format, FrameRate rate,
-					   unsigned buffers)
-{
-	Status status;
-	auto source = PatternSource::create(format, rate, buffers, status);
-	EXPECT_TRUE(source) << status.message();
-	return source;
-}
-
-/// A pipeline running on its own thread until stop().
-class BackgroundRun {
-public:
-	explicit BackgroundRun(Pipeline &pipeline)
-	    : thread_([this, &pipeline] { status_ = pipeline.run({}, stop_, {}, 10ms); })
-	{
-	}
-	~BackgroundRun() { stop(); }
-
-	Status stop()
-	{
-		stop_ = true;
-		if (thread_.joinable())
-			thread_.join();
-		return status_;
-	}
-
-private:
-	std::atomic<bool> stop_{false};
-	Status status_;
-	std::thread thread_;
-};
-
-/// Frames of the first video stream ffprobe counts in @p input.
-uint64_t probed_frames(const std::string &input)
-{
-	std::string out = test::run_command(
-		fmt::format("timeout 20 ffprobe -v quiet -count_frames -select_streams v:0 "
-			    "-show_entries stream=nb_read_frames -of csv=p=0 '{}'",
-			    input));
-	return out.empty() ? 0 : std::stoull(out);
-}
-
-/// The MD5 of every frame FFmpeg decodes from the input @p input_args
-/// gives, as its framemd5 muxer prints them.
-std::vector<std::string> frame_md5s(const std::string &input_args)
-{
-	std::istringstream out(test::run_command("timeout 20 ffmpeg -v error " + input_args +
-						 " -f framemd5 - 2>/dev/null"));
-	std::vector<std::string> sums;
-	for (std::string line; std::getline(out, line);) {
-		if (line.empty() || line[0] == '#')
-			continue;
-		sums.push_back(line.substr(line.rfind(',') + 2));
-	}
-	return sums;
-}
-
-/// framemd5 of pattern frames @p first to @p first + @p count - 1, decoded
-/// by FFmpeg from a plain raw file.
-std::vector<std::string> pattern_md5s(const FrameFormat &format, uint64_t first, uint64_t count,
-				      const test::TempDir &dir)
-{
-	fs::path raw = dir / "reference.raw";
-	{
-		std::ofstream out(raw, std::ios::binary);
-		std::vector<std::byte> frame(format.size_image);
-		for (uint64_t i = first; i < first + count; ++i) {
-			pattern::render(format, i, frame);
-			out.write(reinterpret_cast<const char *>(frame.data()),
-				  std::streamsize(frame.size()));
-		}
-	}
-	return frame_md5s(fmt::format("-f rawvideo -pixel_format {} -video_size {}x{} -i '{}'",
-				      ffmpeg_pix_fmt(format.fourcc), format.width, format.height,
-				      raw.string()));
-}
 
 std::string file_bytes(const fs::path &path)
 {
@@ -614,11 +245,14 @@ TEST(StreamServer, FfmpegAndGstreamerPlayTheLiveMatroskaStream)
 	// Ten frames FFmpeg decodes are consecutive pattern frames, from about
 	// where the source was when it connected.
 	const uint64_t before = source->stats().frames.load();
-	std::vector<std::string> decoded = frame_md5s(fmt::format("-i {} -frames:v 10", url));
+	std::vector<std::string> decoded =
+		frame_md5s(fmt::format("-rw_timeout 20000000 -i {} -frames:v 10", url));
 	const uint64_t after = source->stats().frames.load();
 	ASSERT_EQ(decoded.size(), 10u);
 	const uint64_t first = before - std::min<uint64_t>(before, 8);
-	std::vector<std::string> window = pattern_md5s(format, first, after - first, dir);
+	std::vector<uint64_t> sequences(after - first);
+	std::iota(sequences.begin(), sequences.end(), first);
+	std::vector<std::string> window = pattern_md5s(format, sequences, dir.path());
 	EXPECT_NE(std::search(window.begin(), window.end(), decoded.begin(), decoded.end()),
 		  window.end())
 		<< "FFmpeg's frames are not consecutive pattern frames from " << first << " to "

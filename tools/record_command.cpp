@@ -51,6 +51,10 @@ constexpr unsigned kMaxQueueDepth = 256;
 constexpr unsigned kMaxBuffers = 1024;
 /// More segment files than any directory listing stays usable with.
 constexpr unsigned kMaxFiles = 1000000;
+/// More HTTP clients than one server thread sends frames to in time.
+constexpr unsigned kMaxClients = 100000;
+/// Descriptors the process needs besides one per HTTP client.
+constexpr unsigned kOtherFds = 256;
 
 constexpr const char *kStreamUsage = R"(Usage: zcap stream --listen [ADDR:]PORT [OPTIONS]
 
@@ -61,9 +65,10 @@ Serves live video over HTTP from the same pinned capture buffers, no file:
 
 Options: --listen [ADDR:]PORT (ADDR defaults to 127.0.0.1), --recordings DIR,
 --connect HOST:PORT (push the live Matroska stream to a waiting receiver, as
-tcpclientsink does; repeatable), --net-path auto|copy|zc|sendfile, and the source
-options of zcap record (--source, --device, --size, --format, --fps, --io,
---frames, --duration).
+tcpclientsink does; repeatable), --net-path auto|copy|zc|sendfile, the limits
+--max-clients N, --stall-timeout TIME and --request-timeout TIME (see zcap
+record --help), and the source options of zcap record (--source, --device,
+--size, --format, --fps, --io, --frames, --duration).
 )";
 
 constexpr const char *kUsage = R"(Usage: zcap record -o FILE [OPTIONS]
@@ -121,6 +126,14 @@ Options:
                          send() to peers on this host, MSG_ZEROCOPY to others;
                          sendfile from the memfd (held until acknowledged; a
                          peer on this host gets send() instead)
+      --max-clients N    HTTP clients served at once (default 64); more are
+                         answered 503
+      --stall-timeout TIME
+                         drop a client that takes no byte for TIME (default 5s)
+      --request-timeout TIME
+                         drop a client that has not sent its whole request
+                         within TIME (default 5s); also how long --connect
+                         waits for the receiver
       --stats-json FILE  write the run's statistics as JSON to FILE
       --force            overwrite FILE if it exists
   -q, --quiet            no progress line and no summary
@@ -152,6 +165,10 @@ struct RecordOptions {
 	std::optional<std::string> serve; ///< [ADDR:]PORT to serve HTTP on
 	std::vector<std::string> connect; ///< receivers to push to
 	NetPath net_path = NetPath::automatic;
+	// Unset: StreamServerOptions' defaults.
+	std::optional<unsigned> max_clients;
+	std::optional<std::chrono::milliseconds> stall_timeout;
+	std::optional<std::chrono::milliseconds> request_timeout;
 	std::filesystem::path recordings; ///< zcap stream --recordings
 	bool stream_only = false;	  ///< zcap stream: no file
 	/// Zero: one file.
@@ -198,6 +215,9 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		kContainer,
 		kSegment,
 		kMaxFiles,
+		kMaxClients,
+		kStallTimeout,
+		kRequestTimeout,
 	};
 	static const option longopts[] = {
 		{"output", required_argument, nullptr, 'o'},
@@ -223,6 +243,9 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		{"container", required_argument, nullptr, kContainer},
 		{"segment", required_argument, nullptr, kSegment},
 		{"max-files", required_argument, nullptr, kMaxFiles},
+		{"max-clients", required_argument, nullptr, kMaxClients},
+		{"stall-timeout", required_argument, nullptr, kStallTimeout},
+		{"request-timeout", required_argument, nullptr, kRequestTimeout},
 		{"quiet", no_argument, nullptr, 'q'},
 		{"help", no_argument, nullptr, 'h'},
 		{},
@@ -345,6 +368,17 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		case kMaxFiles:
 			o.max_files = unsigned(parse_count(arg, "file count", kMaxFiles));
 			break;
+		case kMaxClients:
+			o.max_clients = unsigned(parse_count(arg, "client count", kMaxClients));
+			break;
+		case kStallTimeout:
+			o.stall_timeout =
+				std::chrono::ceil<std::chrono::milliseconds>(parse_duration(arg));
+			break;
+		case kRequestTimeout:
+			o.request_timeout =
+				std::chrono::ceil<std::chrono::milliseconds>(parse_duration(arg));
+			break;
 		case 'q':
 			o.quiet = true;
 			break;
@@ -378,6 +412,11 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		throw UsageError("--frames and --duration cannot be combined");
 	if (o.max_files && !segmented(o))
 		throw UsageError("--max-files needs --segment");
+	if (!serving(o) && (o.max_clients || o.stall_timeout || o.request_timeout))
+		throw UsageError(fmt::format("{} needs --serve or --connect",
+					     o.max_clients     ? "--max-clients"
+					     : o.stall_timeout ? "--stall-timeout"
+							       : "--request-timeout"));
 	if (o.source == "pattern" || o.source == "auto") {
 		uint32_t code = o.fourcc.value_or(pixfmt::YUYV);
 		auto [w, h] = o.size.value_or(std::pair(kDefaultWidth, kDefaultHeight));
@@ -429,6 +468,18 @@ std::unique_ptr<Source> open_camera(const RecordOptions &o, const std::string &d
 	if (!source)
 		throw std::runtime_error(status.message());
 	return source;
+}
+
+/// Lets the process open @p count descriptors, as far as its hard limit
+/// allows: the default soft limit (often 1024) is below what a server with
+/// many clients needs.
+void allow_fds(rlim_t count)
+{
+	rlimit limit{};
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < count) {
+		limit.rlim_cur = std::min(count, limit.rlim_max);
+		setrlimit(RLIMIT_NOFILE, &limit);
+	}
 }
 
 /// Chooses the source; returns the note that says why, for the summary.
@@ -729,6 +780,10 @@ int record(const RecordOptions &o)
 		options.listen = o.serve.value_or("");
 		options.connect = o.connect;
 		options.net_path = o.net_path;
+		options.max_clients = o.max_clients.value_or(options.max_clients);
+		options.stall_timeout = o.stall_timeout.value_or(options.stall_timeout);
+		options.request_timeout = o.request_timeout.value_or(options.request_timeout);
+		allow_fds(options.max_clients + kOtherFds);
 		options.recordings = o.stream_only
 					     ? o.recordings
 					     : std::filesystem::absolute(o.output).parent_path();
