@@ -8,16 +8,8 @@ set -uo pipefail
 zcap=$1
 work=$(mktemp -d "${ZCAP_TEST_DIR:-/var/tmp}/zcap-inspect-XXXXXX")
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1"; }
-check() { # check NAME COMMAND...: passes when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name"; fi
-}
+# shellcheck source=cli_lib.sh
+source "$(dirname "$0")/cli_lib.sh"
 
 # json FILE EXPR: prints EXPR evaluated on the JSON zcap inspect prints for FILE.
 json() {

@@ -7,30 +7,8 @@ set -uo pipefail
 zcap=$1
 work=$(mktemp -d "${ZCAP_TEST_DIR:-/var/tmp}/zcap-segment-cli-XXXXXX")
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1"; }
-check() { # check NAME COMMAND...: passes when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name"; fi
-}
-
-# A bad invocation: exit status 2 and exactly one line on stderr naming the problem.
-expect_usage_error() {
-	local name=$1 pattern=$2
-	shift 2
-	local err status
-	err=$("$zcap" "$@" 2>&1 >/dev/null)
-	status=$?
-	if [[ $status -eq 2 && $(wc -l <<<"$err") -eq 1 && $err == *"$pattern"* ]]; then
-		pass "$name"
-	else
-		fail "$name (status $status, stderr: $err)"
-	fi
-}
+# shellcheck source=cli_lib.sh
+source "$(dirname "$0")/cli_lib.sh"
 
 # Small, paced frames, nothing dropped: 320x240 YUYV is 153,600 bytes.
 rec=(record -s pattern --size 320x240 -f YUYV --fps 100 --policy block)
