@@ -2,7 +2,10 @@
 
 Writes the same volume of 1920x1080 YUYV frames with zcap (direct and
 --buffered), with `gst-launch-1.0 fakesrc ! filesink`, and with fio using
-O_DIRECT (the limit of the disk), all into one directory, in one run. Each
+O_DIRECT (the limit of the disk), all into one directory, in one run. The
+same frames also go into Matroska files, with zcap (`-o FILE.mkv`), with
+GStreamer's matroskamux and with `ffmpeg -c copy` from a raw file in tmpfs;
+each is checked with ffprobe after its timed run. Each
 run is timed from just before the tool starts until a final sync() returns,
 and its CPU time is the whole machine's busy time from /proc/stat over that
 span: a buffered writer's own process time hides the copy into the page cache
@@ -15,10 +18,12 @@ slowly here (why zcap stages such frames in aligned memory).
 
 Prints a table and zcap's ratios to fio and GStreamer, and writes the table,
 a JSON record and a gnuplot PNG chart to --out. Targets are reported, not
-asserted: the exit status is 0 unless a tool fails or writes the wrong size.
+asserted: the exit status is 0 unless a tool fails, writes the wrong size or
+writes a Matroska file ffprobe does not read back whole.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -30,7 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +90,20 @@ MAX_ATTEMPTS = 3  # runs of one repeat before the least disturbed is kept
 
 FREE_SPACE_HEADROOM = 1.1  # one file at a time, plus 10% for the fs itself
 
+# Matroska files hold the payload plus headers and padding: zcap pads every
+# payload to a block boundary (under a block a frame), GStreamer and ffmpeg
+# add a few dozen bytes a frame. Anything past this is a wrong file.
+MKV_SLACK_PER_FRAME = 4096
+MKV_SLACK_FIXED = 1 << 20  # EBML header, Tracks, Cues
+# The caps matroskamux gets: rawvideoparse turns fakesrc's unlabelled
+# buffers into these frames (timestamps from the frame rate) without copying.
+GST_RAW_FORMAT, GST_FRAMERATE = "yuy2", "30/1"
+FFMPEG_PIX_FMT = "yuyv422"  # ffprobe's name for YUYV
+# The target for zcap's Matroska copies (each frame's tail under a block).
+TARGET_MKV_COPIED_SHARE = 0.001
+
 ZCAP, ZCAP_BUFFERED, GST = "zcap", "zcap --buffered", "gst filesink"
+ZCAP_MKV, GST_MKV, FFMPEG_MKV = "zcap mkv", "gst matroskamux", "ffmpeg -c copy"
 FIO, FIO_OFF_PAGE = "fio O_DIRECT", "fio off-page"
 FIO_START, FIO_NET = "fio 1 block", "fio net"  # the limit: FIO less FIO_START
 
@@ -98,8 +116,13 @@ class BenchError(Exception):
 class Case:
     name: str
     argv: Callable[[Path, Path], list[str]]  # (output file, stats file) -> command
-    volume: int  # bytes the output file must hold
-    inspect: Callable[[Path], tuple[int, str]]  # stats file -> (copied bytes, I/O path)
+    volume: int  # payload bytes: what the throughput and CPU per GiB count
+    # (stats file, output file bytes) -> (copied bytes, I/O path)
+    inspect: Callable[[Path, int], tuple[int, str]]
+    suffix: str = ".raw"  # of the output file: zcap and ffmpeg pick the container by it
+    slack: int = 0  # bytes the file may hold beyond the payload (a container's)
+    # Checks the output file after the timed run; raises BenchError.
+    verify: Callable[[Path], None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +132,7 @@ class Run:
     copied_bytes: int
     io_path: str
     background_cores: float  # the most other work seen before, during or after it
+    file_bytes: int  # the output file's size: the payload plus a container's bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +143,7 @@ class Row:
     cpu_s: float
     copied_bytes: int
     io_path: str
+    file_bytes: int
 
     @property
     def gib(self) -> float:
@@ -145,6 +170,9 @@ def parse_args() -> argparse.Namespace:
                         help="runs per tool; the median is reported (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "bench-results",
                         help="where the table, JSON and chart go (default: %(default)s)")
+    parser.add_argument("--ffmpeg-input-dir", type=Path, default=Path("/dev/shm"),
+                        help="where the raw file ffmpeg reads is made, outside the "
+                             "disk measured (default: %(default)s, tmpfs)")
     parser.add_argument("--quick", action="store_true",
                         help=f"allow less than {MIN_VOLUME // GIB} GiB, for a smoke run")
     args = parser.parse_args()
@@ -156,16 +184,23 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def check_setup(args: argparse.Namespace, volume: int) -> None:
+def check_free_space(directory: Path, needed: float) -> None:
+    fs = os.statvfs(directory)
+    if fs.f_bavail * fs.f_frsize < needed:
+        raise BenchError(f"{directory} has less than {needed / GB:.1f} GB free")
+
+
+def check_setup(args: argparse.Namespace, largest_file: int) -> None:
     if not os.access(args.zcap, os.X_OK):
         raise BenchError(f"{args.zcap} is not executable (build it: ninja -C build)")
-    for tool in ("gst-launch-1.0", "fio", "gnuplot"):
+    for tool in ("gst-launch-1.0", "gst-inspect-1.0", "fio", "gnuplot", "ffmpeg", "ffprobe"):
         if shutil.which(tool) is None:
             raise BenchError(f"{tool} is not installed")
-    fs = os.statvfs(args.dir)
-    needed = volume * FREE_SPACE_HEADROOM
-    if fs.f_bavail * fs.f_frsize < needed:
-        raise BenchError(f"{args.dir} has less than {needed / GB:.1f} GB free")
+    for element in ("rawvideoparse", "matroskamux"):
+        if subprocess.run(["gst-inspect-1.0", "--exists", element]).returncode != 0:
+            raise BenchError(f"GStreamer has no {element} element")
+    check_free_space(args.dir, largest_file * FREE_SPACE_HEADROOM)
+    check_free_space(args.ffmpeg_input_dir, args.frames * FRAME_BYTES)
     if os.geteuid() != 0:
         print("warning: not root, so the page cache is not dropped between runs",
               file=sys.stderr)
@@ -180,9 +215,40 @@ def zcap_stats(stats: Path, frames: int) -> tuple[int, str]:
     return sink["copied_bytes"], sink["io_path"]
 
 
-def make_cases(zcap: Path, frames: int) -> list[Case]:
+def verify_mkv(path: Path, frames: int) -> None:
+    """ffprobe decodes every frame: the file must hold them all, and nothing else
+    may be wrong with it."""
+    proc = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=codec_name,pix_fmt,width,height,nb_read_frames",
+         "-of", "json", str(path)], capture_output=True, text=True)
+    if proc.returncode != 0 or proc.stderr.strip():
+        raise BenchError(f"ffprobe {path.name}: {proc.stderr.strip() or proc.returncode}")
+    streams = json.loads(proc.stdout)["streams"]
+    expected = {"codec_name": "rawvideo", "pix_fmt": FFMPEG_PIX_FMT, "width": FRAME_WIDTH,
+                "height": FRAME_HEIGHT, "nb_read_frames": str(frames)}
+    if len(streams) != 1 or streams[0] != expected:
+        raise BenchError(f"ffprobe {path.name}: {streams}, expected {expected}")
+
+
+@contextlib.contextmanager
+def raw_input_file(path: Path, frames: int) -> Iterator[Path]:
+    """The raw frames ffmpeg reads, written before the runs and kept in tmpfs,
+    so that reading them costs CPU (a copy) but no disk time."""
+    frame = bytes(range(256)) * (FRAME_BYTES // 256)
+    try:
+        with open(path, "wb") as raw:
+            for _ in range(frames):
+                raw.write(frame)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def make_cases(zcap: Path, frames: int, ffmpeg_input: Path) -> list[Case]:
     volume = frames * FRAME_BYTES
     fio_volume = math.ceil(volume / FIO_BLOCK) * FIO_BLOCK
+    mkv_slack = frames * MKV_SLACK_PER_FRAME + MKV_SLACK_FIXED
 
     def zcap_argv(*extra: str) -> Callable[[Path, Path], list[str]]:
         return lambda out, stats: [
@@ -191,15 +257,46 @@ def make_cases(zcap: Path, frames: int) -> list[Case]:
             "--fps", "max", "--policy", "block", "--frames", str(frames),
             "--stats-json", str(stats), *extra]
 
-    def zcap_inspect(stats: Path) -> tuple[int, str]:
+    def zcap_inspect(stats: Path, _file_bytes: int) -> tuple[int, str]:
         return zcap_stats(stats, frames)
 
-    def gst_argv(out: Path, _stats: Path) -> list[str]:
+    def page_cache_inspect(_stats: Path, file_bytes: int) -> tuple[int, str]:
+        return file_bytes, "write() via page cache"  # write() copies every byte
+
+    def ffmpeg_inspect(_stats: Path, file_bytes: int) -> tuple[int, str]:
+        # The kernel's copies: read() of the input, write() of the file. ffmpeg
+        # also writes the file in 256 KiB pieces from its own buffers, a copy
+        # in user space that is not counted here.
+        return volume + file_bytes, "read() from tmpfs, write() via page cache"
+
+    def fakesrc() -> list[str]:
         # sizetype=fixed: every buffer is sizemax bytes; filltype=nothing: no
         # fill cost, so only the write path is measured.
         return ["gst-launch-1.0", "-q", "fakesrc", f"num-buffers={frames}",
-                "sizetype=fixed", f"sizemax={FRAME_BYTES}", "filltype=nothing",
-                "!", "filesink", f"location={out}"]
+                "sizetype=fixed", f"sizemax={FRAME_BYTES}", "filltype=nothing"]
+
+    def gst_argv(out: Path, _stats: Path) -> list[str]:
+        return [*fakesrc(), "!", "filesink", f"location={out}"]
+
+    def gst_mkv_argv(out: Path, _stats: Path) -> list[str]:
+        # fakesrc's buffers carry no caps and byte offsets for timestamps, which
+        # matroskamux refuses; rawvideoparse labels each as one video frame with
+        # a timestamp and passes the same memory on (no copy).
+        return [*fakesrc(), "!", "rawvideoparse", "use-sink-caps=false",
+                f"format={GST_RAW_FORMAT}", f"width={FRAME_WIDTH}", f"height={FRAME_HEIGHT}",
+                f"framerate={GST_FRAMERATE}", "!", "matroskamux", "!", "filesink",
+                f"location={out}"]
+
+    def ffmpeg_argv(out: Path, _stats: Path) -> list[str]:
+        return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+                "-f", "rawvideo", "-pixel_format", FFMPEG_PIX_FMT,
+                "-video_size", f"{FRAME_WIDTH}x{FRAME_HEIGHT}", "-framerate", "30",
+                "-i", str(ffmpeg_input), "-c", "copy", "-y", str(out)]
+
+    def mkv_case(name: str, argv: Callable[[Path, Path], list[str]],
+                 inspect: Callable[[Path, int], tuple[int, str]]) -> Case:
+        return Case(name, argv, volume, inspect, suffix=".mkv", slack=mkv_slack,
+                    verify=lambda out: verify_mkv(out, frames))
 
     def fio_argv(size: int, mem_offset: int) -> Callable[[Path, Path], list[str]]:
         return lambda out, _stats: [
@@ -209,19 +306,21 @@ def make_cases(zcap: Path, frames: int) -> list[Case]:
             f"--iomem_align={mem_offset}", "--fallocate=native", "--end_fsync=1",
             "--output=/dev/null"]
 
-    def fio_inspect(_stats: Path) -> tuple[int, str]:
+    def fio_inspect(_stats: Path, _file_bytes: int) -> tuple[int, str]:
         return 0, "io_uring+O_DIRECT"
 
     return [
         Case(ZCAP, zcap_argv(), volume, zcap_inspect),
+        mkv_case(ZCAP_MKV, zcap_argv(), zcap_inspect),
         Case(ZCAP_BUFFERED, zcap_argv("--buffered"), volume, zcap_inspect),
-        # write() copies every byte into the page cache.
-        Case(GST, gst_argv, volume, lambda _stats: (volume, "write() via page cache")),
+        Case(GST, gst_argv, volume, page_cache_inspect),
+        mkv_case(GST_MKV, gst_mkv_argv, page_cache_inspect),
+        mkv_case(FFMPEG_MKV, ffmpeg_argv, ffmpeg_inspect),
         Case(FIO, fio_argv(fio_volume, 0), fio_volume, fio_inspect),
         Case(FIO_START, fio_argv(FIO_START_VOLUME, 0), FIO_START_VOLUME, fio_inspect),
         Case(FIO_OFF_PAGE, fio_argv(FIO_OFF_PAGE_VOLUME, FIO_OFF_PAGE_BYTES),
              FIO_OFF_PAGE_VOLUME,
-             lambda _stats: (0, f"io_uring+O_DIRECT, memory {FIO_OFF_PAGE_BYTES} B off page")),
+             lambda _stats, _size: (0, f"io_uring+O_DIRECT, memory {FIO_OFF_PAGE_BYTES} B off page")),
     ]
 
 
@@ -288,16 +387,19 @@ def measure(case: Case, out: Path, stats: Path) -> Run:
         wall_s = time.monotonic() - start
         cpu_s = busy_cpu_s() - cpu_before
         others_during = (other_processes_cpu_s() - others_before) / wall_s
+        after = background_cores()  # before any check, which is work of ours
         if proc.returncode != 0:
             raise BenchError(f"{case.name} exited {proc.returncode}: {proc.stderr.strip()}")
         size = out.stat().st_size
-        if size != case.volume:
-            raise BenchError(f"{case.name} wrote {size} bytes, expected {case.volume}")
-        copied, io_path = case.inspect(stats)
+        if not case.volume <= size <= case.volume + case.slack:
+            raise BenchError(f"{case.name} wrote {size} bytes, expected {case.volume}"
+                             + (f" to {case.volume + case.slack}" if case.slack else ""))
+        copied, io_path = case.inspect(stats, size)
+        if case.verify:
+            case.verify(out)
     finally:
         out.unlink(missing_ok=True)
-    return Run(wall_s, cpu_s, copied, io_path,
-               max(background, others_during, background_cores()))
+    return Run(wall_s, cpu_s, copied, io_path, max(background, others_during, after), size)
 
 
 def measure_quietly(case: Case, out: Path, stats: Path) -> Run:
@@ -317,11 +419,11 @@ def measure_quietly(case: Case, out: Path, stats: Path) -> Run:
 def run_all(cases: list[Case], directory: Path, repeat: int) -> dict[str, list[Run]]:
     """Runs the tools in turn, repeat times, so slow drifts hit all of them."""
     runs: dict[str, list[Run]] = {case.name: [] for case in cases}
-    out = directory / f"disk_bench.{os.getpid()}.raw"
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "stats.json"
         for i in range(1, repeat + 1):
             for case in cases:
+                out = directory / f"disk_bench.{os.getpid()}{case.suffix}"
                 run = measure_quietly(case, out, stats)
                 runs[case.name].append(run)
                 print(f"[{i}/{repeat}] {case.name:16} {run.wall_s:6.2f} s "
@@ -336,7 +438,8 @@ def median_row(case: Case, runs: list[Run]) -> Row:
                statistics.median(r.wall_s for r in runs),
                statistics.median(r.cpu_s for r in runs),
                int(statistics.median(r.copied_bytes for r in runs)),
-               runs[0].io_path)
+               runs[0].io_path,
+               int(statistics.median(r.file_bytes for r in runs)))
 
 
 def table_rows(cases: list[Case], runs: dict[str, list[Run]]) -> dict[str, Row]:
@@ -349,7 +452,8 @@ def table_rows(cases: list[Case], runs: dict[str, list[Run]]) -> dict[str, Row]:
         if name == FIO:
             rows[FIO_NET] = Row(FIO_NET, row.volume - start.volume, row.wall_s - start.wall_s,
                                 row.cpu_s - start.cpu_s, 0,
-                                f"{FIO} less {FIO_START} (its start-up)")
+                                f"{FIO} less {FIO_START} (its start-up)",
+                                row.file_bytes - start.file_bytes)
     return rows
 
 
@@ -380,21 +484,63 @@ def ratios(rows: dict[str, Row]) -> list[Ratio]:
     ]
 
 
+@dataclasses.dataclass(frozen=True)
+class MkvRatio:
+    """zcap's Matroska row against another row, or a share of its payload."""
+    what: str
+    value: float
+    target: float | None = None  # at most this, where there is one
+    percent: bool = False
+
+    def passes(self) -> bool:
+        return self.target is None or self.value <= self.target
+
+    def text(self) -> str:
+        value = f"{self.value:.3%}" if self.percent else f"{self.value:.2f}"
+        if self.target is None:
+            return value
+        target = f"{self.target:.1%}" if self.percent else f"{self.target}"
+        return f"{value}  target <= {target}: {'PASS' if self.passes() else 'MISS'}"
+
+
+def mkv_ratios(rows: dict[str, Row]) -> list[MkvRatio]:
+    mkv, raw, gst_mkv = rows[ZCAP_MKV], rows[ZCAP], rows[GST_MKV]
+    return [
+        MkvRatio(f"throughput {ZCAP_MKV} / {ZCAP}", mkv.gb_per_s / raw.gb_per_s),
+        MkvRatio(f"CPU/GiB {ZCAP_MKV} / {ZCAP}", mkv.cpu_per_gib / raw.cpu_per_gib),
+        MkvRatio(f"throughput {ZCAP_MKV} / {GST_MKV}", mkv.gb_per_s / gst_mkv.gb_per_s),
+        MkvRatio(f"CPU/GiB {ZCAP_MKV} / {GST_MKV}", mkv.cpu_per_gib / gst_mkv.cpu_per_gib),
+        MkvRatio(f"{ZCAP_MKV} copied / payload", mkv.copied_bytes / mkv.volume,
+                 TARGET_MKV_COPIED_SHARE, percent=True),
+    ]
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
 def format_report(rows: dict[str, Row], runs: dict[str, list[Run]],
                   args: argparse.Namespace) -> str:
-    header = (f"{'tool':16} | {'GiB':>5} | {'wall s':>6} | {'GB/s':>5} | "
-              f"{'CPU s/GiB':>9} | {'copied bytes':>20} | I/O path")
+    header = (f"{'tool':16} | {'GiB':>5} | {'wall s':>6} | {'GB/s':>5} | {'GB/s range':>11} | "
+              f"{'CPU s/GiB':>9} | {'CPU range':>11} | {'file - payload':>14} | "
+              f"{'copied bytes':>20} | I/O path")
     lines = [f"disk benchmark: {args.frames} frames {FRAME_WIDTH}x{FRAME_HEIGHT} YUYV "
              f"({FRAME_BYTES} bytes each), median of {args.repeat}, in {args.dir}",
              "wall s: start to durable data (incl. final sync); CPU: whole machine "
              "(/proc/stat user+nice+system+irq+softirq+steal) over the same span",
              f"fio: bs={FIO_BLOCK >> 20} MiB, iodepth={FIO_IODEPTH}, volume rounded up "
              f"to whole blocks; {FIO_NET} = {FIO} less a one-block run (fio's start-up)",
-             "", header, "-" * len(header)]
+             "GiB, GB/s and CPU s/GiB count the frames' payload; Matroska files hold "
+             "more (file - payload), and each was checked with ffprobe -count_frames",
+             "ranges: lowest-highest of the runs", "", header, "-" * len(header)]
     for row in rows.values():
         share = row.copied_bytes / row.volume
+        tool_runs = runs.get(row.tool, [])
+        rates = spread([row.volume / GB / r.wall_s for r in tool_runs]) if tool_runs else ""
+        cpus = spread([r.cpu_s / row.gib for r in tool_runs]) if tool_runs else ""
         lines.append(f"{row.tool:16} | {row.gib:5.2f} | {row.wall_s:6.2f} | "
-                     f"{row.gb_per_s:5.2f} | {row.cpu_per_gib:9.2f} | "
+                     f"{row.gb_per_s:5.2f} | {rates:>11} | {row.cpu_per_gib:9.2f} | "
+                     f"{cpus:>11} | {row.file_bytes - row.volume:>14,} | "
                      f"{row.copied_bytes:>14,} {share:4.0%} | {row.io_path}")
     lines += ["", "zcap's ratios (targets reported, not asserted), against fio as run "
               f"and against {FIO_NET}:"]
@@ -402,6 +548,8 @@ def format_report(rows: dict[str, Row], runs: dict[str, list[Run]],
         lines.append(f"  {ratio.what:18} target {ratio.comparison} {ratio.target:4}:  "
                      f"{ratio.as_run:5.2f} {ratio.verdict(ratio.as_run)}  "
                      f"{ratio.net:5.2f} {ratio.verdict(ratio.net)}")
+    lines += ["", "Matroska: zcap's file beside its raw file and beside GStreamer's:"]
+    lines += [f"  {ratio.what:38} {ratio.text()}" for ratio in mkv_ratios(rows)]
     lines += ["", "per run (wall s, CPU s):"]
     for name, tool_runs in runs.items():
         cells = "  ".join(f"{r.wall_s:6.2f} {r.cpu_s:5.2f}" for r in tool_runs)
@@ -428,11 +576,13 @@ def report_json(rows: dict[str, Row], runs: dict[str, list[Run]],
                     "vs_fio_as_run": r.as_run, "pass_as_run": r.passes(r.as_run),
                     "vs_fio_net": r.net, "pass_net": r.passes(r.net)}
                    for r in ratios(rows)],
+        "matroska_ratios": [dataclasses.asdict(r) | {"pass": r.passes()}
+                            for r in mkv_ratios(rows)],
     }
 
 
 GNUPLOT_SCRIPT = """\
-set terminal pngcairo size 1500,600 font "sans,11"
+set terminal pngcairo size 1900,650 font "sans,11"
 set output "{png}"
 set style fill solid 0.8 border -1
 set boxwidth 0.6
@@ -440,7 +590,7 @@ set xrange [-0.6:{xmax}]
 set yrange [0:*]
 set offsets 0, 0, graph 0.12, 0
 set grid ytics
-set xtics noenhanced
+set xtics noenhanced rotate by -30
 set key below noenhanced
 set multiplot layout 1,2 title "{title}" noenhanced
 set title "throughput to durable data (GB/s, higher is better)"
@@ -487,10 +637,12 @@ def draw_chart(rows: dict[str, Row], args: argparse.Namespace, png: Path) -> Non
 
 def main() -> int:
     args = parse_args()
-    cases = make_cases(args.zcap, args.frames)
+    ffmpeg_input = args.ffmpeg_input_dir / f"disk_bench.{os.getpid()}.input.raw"
+    cases = make_cases(args.zcap, args.frames, ffmpeg_input)
     try:
-        check_setup(args, max(case.volume for case in cases))
-        runs = run_all(cases, args.dir, args.repeat)
+        check_setup(args, max(case.volume + case.slack for case in cases))
+        with raw_input_file(ffmpeg_input, args.frames):
+            runs = run_all(cases, args.dir, args.repeat)
     except BenchError as error:
         print(f"disk_bench: {error}", file=sys.stderr)
         return 1
