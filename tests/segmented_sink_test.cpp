@@ -44,12 +44,17 @@ SegmentedRun record(SegmentedSinkOptions options, FrameRate rate, uint64_t frame
 	options.disk.queue_depth = 4;
 	options.on_delete = [&r](const fs::path &path) { r.deleted.push_back(path); };
 	Status status;
-	auto source = PatternSource::create(kFormat, rate, 8, status);
+	// Buffers for a queue that absorbs a segment switch (the finished
+	// file's flush slows the disk for a few frames) on a loaded machine.
+	constexpr unsigned kBuffers = 24;
+	constexpr unsigned kQueueFrames = 8;
+	auto source = PatternSource::create(kFormat, rate, kBuffers, status);
 	EXPECT_TRUE(source) << status.message();
 	std::unique_ptr<SegmentedSink> sink = make_segmented_sink(options);
 	const SegmentedSink &segmented = *sink;
 	Pipeline pipeline(*source);
-	pipeline.add_sink(std::move(sink), {.queue_frames = 2, .policy = OverflowPolicy::block});
+	pipeline.add_sink(std::move(sink),
+			  {.queue_frames = kQueueFrames, .policy = OverflowPolicy::block});
 	std::atomic<bool> stop{false};
 	r.status = pipeline.run({.frames = frames}, stop);
 	const SinkStats &s = segmented.stats();
