@@ -236,8 +236,8 @@ class Clients:
 
 def plain_server(chunk: int) -> None:
     """The plain send() baseline: one thread, epoll, a prefilled frame sent to
-    each client from where that client is, as much as its socket takes (at
-    most chunk bytes a send())."""
+    each ready client from where that client is until its socket is full, at
+    most chunk bytes a send() (as zcap's server pumps a client)."""
     frame = memoryview(bytes(range(256)) * (FRAME_BYTES // 256))
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -258,15 +258,15 @@ def plain_server(chunk: int) -> None:
                 sel.register(client, selectors.EVENT_WRITE)
                 continue
             try:
-                n = sock.send(frame[offsets[sock]:offsets[sock] + chunk])
+                while True:
+                    n = sock.send(frame[offsets[sock]:offsets[sock] + chunk])
+                    offsets[sock] = (offsets[sock] + n) % FRAME_BYTES
             except BlockingIOError:
                 continue
             except OSError:
                 sel.unregister(sock)
                 del offsets[sock]
                 sock.close()
-                continue
-            offsets[sock] = (offsets[sock] + n) % FRAME_BYTES
 
 
 @dataclasses.dataclass
@@ -603,9 +603,12 @@ def format_report(rows: dict[tuple[int, str], Row], runs: dict[tuple[int, str], 
     for r in ratios(rows):
         lines.append(f"  x{r.clients} {r.what:42} {r.throughput:5.2f}  {r.cpu_per_gib:5.2f}"
                      + (f"   target >= {r.target:g}: {r.verdict()}" if r.target else ""))
-    lines += ["", "per run (GB/s, CPU s/GiB):"]
+    lines += ["", f"per run (GB/s, CPU s/GiB; * more than {QUIET_CORES} cores of other work "
+              "around it):"]
     for (n, name), tool_runs in runs.items():
-        cells = "  ".join(f"{r.gb_per_s:5.2f} {r.cpu_per_gib:5.2f}" for r in tool_runs)
+        cells = "  ".join(f"{r.gb_per_s:5.2f} {r.cpu_per_gib:5.2f}"
+                          f"{'*' if r.background_cores > QUIET_CORES else ' '}"
+                          for r in tool_runs)
         lines.append(f"  x{n} {name:18} {cells}")
     busiest = max(r.background_cores for tool_runs in runs.values() for r in tool_runs)
     if busiest > QUIET_CORES:
