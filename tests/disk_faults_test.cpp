@@ -86,48 +86,6 @@ std::vector<fs::path> listing(const fs::path &dir)
 	return paths;
 }
 
-/// The pattern sequence number of every SimpleBlock payload in @p file, read
-/// straight from the file: each must be a whole pattern frame, later than the
-/// one before (at most @p max_gap later).
-std::vector<uint64_t> pattern_sequences(const fs::path &file, uint64_t first, uint64_t max_gap = 64)
-{
-	std::vector<test::BlockPayload> blocks = test::matroska_block_payloads(file);
-	std::ifstream in(file, std::ios::binary);
-	std::vector<std::byte> payload(kFormat.size_image), expected(kFormat.size_image);
-	std::vector<uint64_t> sequences;
-	uint64_t next = first;
-	for (size_t i = 0; i < blocks.size(); ++i) {
-		EXPECT_EQ(blocks[i].size, kFormat.size_image) << file << " frame " << i;
-		in.seekg(std::streamoff(blocks[i].offset));
-		in.read(reinterpret_cast<char *>(payload.data()), std::streamsize(payload.size()));
-		bool matched = false;
-		for (uint64_t seq = next; seq <= next + max_gap && !matched; ++seq) {
-			pattern::render(kFormat, seq, expected);
-			if (payload == expected) {
-				sequences.push_back(seq);
-				next = seq + 1;
-				matched = true;
-			}
-		}
-		if (!matched) {
-			ADD_FAILURE()
-				<< file << ": frame " << i << " is no pattern frame from " << next;
-			break;
-		}
-	}
-	return sequences;
-}
-
-/// Frames ffprobe decodes from @p file.
-uint64_t ffprobe_frames(const fs::path &file)
-{
-	std::string out = test::run_command(
-		fmt::format("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
-			    "stream=nb_read_frames -of csv=p=0 '{}'",
-			    file.string()));
-	return out.empty() ? 0 : std::stoull(out);
-}
-
 /// The "frames: N" zcap inspect says of @p file (-1 without a number), and
 /// whether it says the file was finished cleanly.
 int64_t inspected_frames(const fs::path &file, bool &finished)
@@ -157,10 +115,10 @@ std::vector<uint64_t> check_files(const RingRun &r, unsigned *finished = nullptr
 	for (const fs::path &file : r.files) {
 		SCOPED_TRACE(file.string());
 		// The first kept file starts after the deleted ones: anywhere.
-		std::vector<uint64_t> sequences =
-			pattern_sequences(file, next, all.empty() ? r.frames_in : 64);
+		std::vector<uint64_t> sequences = test::matroska_pattern_sequences(
+			file, kFormat, next, (all.empty() ? r.frames_in : 64) + 1);
 		EXPECT_GT(sequences.size(), 0u);
-		EXPECT_EQ(ffprobe_frames(file), sequences.size());
+		EXPECT_EQ(test::probed_frames(file), sequences.size());
 		bool clean;
 		EXPECT_EQ(inspected_frames(file, clean), int64_t(sequences.size()));
 		if (finished)

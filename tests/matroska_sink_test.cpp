@@ -74,35 +74,12 @@ std::vector<std::string> pattern_md5s(const FrameFormat &format, uint64_t count,
 	return pattern_md5s(format, sequences, dir);
 }
 
-/// The pattern sequence number of every SimpleBlock payload in @p file, read
-/// straight from the file: each must be a whole pattern frame, later than the
-/// one before. Usually 0, 1, 2...; a gap is a frame zcap record dropped (and
-/// counted) when the disk fell behind on a loaded machine.
+/// Pattern sequence numbers of @p file's frames (test_files.h): usually 0, 1,
+/// 2...; a gap is a frame zcap record dropped (and counted) when the disk fell
+/// behind on a loaded machine.
 std::vector<uint64_t> pattern_sequences(const fs::path &file, const FrameFormat &format)
 {
-	constexpr uint64_t kMaxGap = 64;
-	std::vector<test::BlockPayload> blocks = test::matroska_block_payloads(file);
-	std::ifstream in(file, std::ios::binary);
-	std::vector<std::byte> payload(format.size_image), expected(format.size_image);
-	std::vector<uint64_t> sequences;
-	for (size_t i = 0; i < blocks.size(); ++i) {
-		EXPECT_EQ(blocks[i].size, format.size_image) << "frame " << i;
-		in.seekg(std::streamoff(blocks[i].offset));
-		in.read(reinterpret_cast<char *>(payload.data()), std::streamsize(payload.size()));
-		const uint64_t next = sequences.empty() ? 0 : sequences.back() + 1;
-		for (uint64_t seq = next; seq < next + kMaxGap; ++seq) {
-			pattern::render(format, seq, expected);
-			if (payload == expected) {
-				sequences.push_back(seq);
-				break;
-			}
-		}
-		if (sequences.size() != i + 1) {
-			ADD_FAILURE() << "frame " << i << " of " << file << " is no pattern frame";
-			break;
-		}
-	}
-	return sequences;
+	return test::matroska_pattern_sequences(file, format);
 }
 
 /// Frames GStreamer's matroskademux pushes out of @p file.
@@ -283,8 +260,9 @@ TEST(Matroska, ARecordingWithoutFramesIsStillAValidFile)
 	test::TempDir dir;
 	fs::path file = dir / "empty.mkv";
 	auto sink = make_disk_sink({.path = file, .container = Container::matroska});
-	ASSERT_TRUE(sink->start(
-		{.format = *packed_format(pixfmt::YUYV, 64, 48), .frame_rate = {30, 1}}));
+	ASSERT_TRUE(sink->start({.format = *packed_format(pixfmt::YUYV, 64, 48),
+				 .frame_rate = {30, 1},
+				 .regions = {}}));
 	ASSERT_TRUE(sink->finish());
 	// FFmpeg 5.1 refuses any Matroska file without frames, its own too;
 	// GStreamer reads the track.

@@ -87,16 +87,6 @@ std::vector<fs::path> listing(const test::TempDir &dir)
 	return paths;
 }
 
-/// Frames ffprobe decodes from @p file.
-uint64_t ffprobe_frames(const fs::path &file)
-{
-	std::string out = test::run_command(
-		fmt::format("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
-			    "stream=nb_read_frames -of csv=p=0 '{}'",
-			    file.string()));
-	return out.empty() ? 0 : std::stoull(out);
-}
-
 /// The frames of @p files, in order, as one raw file: Matroska decoded by
 /// ffmpeg, raw copied as they are.
 fs::path joined(const std::vector<fs::path> &files, const fs::path &out)
@@ -158,7 +148,7 @@ TEST(SegmentedSink, MatroskaSegmentsArePlayableAndHoldEveryFrameOnce)
 	EXPECT_EQ(r.bytes, kFrames * kFormat.size_image);
 
 	for (size_t i = 0; i < r.files.size(); ++i)
-		EXPECT_EQ(ffprobe_frames(r.files[i]), kSegmentFrames[i]) << r.files[i];
+		EXPECT_EQ(test::probed_frames(r.files[i]), kSegmentFrames[i]) << r.files[i];
 	// Each segment's timestamps start at zero: it lasts its frames' time.
 	std::string duration = test::run_command(
 		fmt::format("ffprobe -v error -show_entries format=duration -of csv=p=0 '{}'",
@@ -205,7 +195,7 @@ TEST(SegmentedSink, ByteLimitKeepsSegmentsWithinItAndFramesWhereTheFileWantsThem
 		if (options.disk.container == Container::matroska) {
 			uint64_t probed = 0;
 			for (const fs::path &file : r.files)
-				probed += ffprobe_frames(file);
+				probed += test::probed_frames(file);
 			EXPECT_EQ(probed, kCount);
 		} else {
 			for (const fs::path &file : r.files)

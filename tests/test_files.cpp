@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <zcap/log.h>
 #include <zcap/pattern.h>
@@ -123,6 +124,35 @@ std::string run_command(const std::string &command, int *exit_status)
 	if (exit_status)
 		*exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	return out;
+}
+
+std::vector<uint64_t> matroska_pattern_sequences(const std::filesystem::path &file,
+						 const FrameFormat &format, uint64_t first,
+						 uint64_t max_gap)
+{
+	std::vector<BlockPayload> blocks = matroska_block_payloads(file);
+	std::ifstream in(file, std::ios::binary);
+	std::vector<std::byte> payload(format.size_image), expected(format.size_image);
+	std::vector<uint64_t> sequences;
+	for (size_t i = 0; i < blocks.size(); ++i) {
+		EXPECT_EQ(blocks[i].size, format.size_image) << file << " frame " << i;
+		in.seekg(std::streamoff(blocks[i].offset));
+		in.read(reinterpret_cast<char *>(payload.data()), std::streamsize(payload.size()));
+		const uint64_t next = sequences.empty() ? first : sequences.back() + 1;
+		for (uint64_t seq = next; seq < next + max_gap; ++seq) {
+			pattern::render(format, seq, expected);
+			if (payload == expected) {
+				sequences.push_back(seq);
+				break;
+			}
+		}
+		if (sequences.size() != i + 1) {
+			ADD_FAILURE()
+				<< file << ": frame " << i << " is no pattern frame from " << next;
+			break;
+		}
+	}
+	return sequences;
 }
 
 Recording record_pattern(const DiskSinkOptions &options, const FrameFormat &format, FrameRate rate,

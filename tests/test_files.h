@@ -121,6 +121,16 @@ std::vector<std::string> pattern_md5s(const FrameFormat &format,
 /// cannot read it).
 uint64_t probed_frames(const std::string &file);
 
+/// The pattern sequence number of every SimpleBlock payload in the Matroska
+/// file @p file, read straight from the file: each must be a whole pattern
+/// frame of @p format, the first at least @p first and each later than the
+/// one before by less than @p max_gap (a gap is a frame counted as dropped).
+/// A payload that is no such frame is a test failure, and the list ends
+/// before it.
+std::vector<uint64_t> matroska_pattern_sequences(const std::filesystem::path &file,
+						 const FrameFormat &format, uint64_t first = 0,
+						 uint64_t max_gap = 64);
+
 /// Where a SimpleBlock's payload lies in a Matroska file.
 struct BlockPayload {
 	uint64_t offset;
