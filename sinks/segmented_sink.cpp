@@ -135,6 +135,10 @@ private:
 	/// disk: ends it (its whole frames kept, the file valid), deletes this
 	/// run's oldest file and starts the next segment. Else @p cause.
 	Status continue_after_full(const Status &cause);
+	/// Opens the next segment, deleting this run's oldest files while the
+	/// disk is full (with max_files), and finishes the one before, if any,
+	/// on the finisher thread.
+	Status open_next();
 	/// Finishes @p segment, given @p frames, on the finisher thread, then
 	/// deletes the files beyond max_files.
 	void finish_in_background(std::unique_ptr<Sink> segment, uint64_t frames);
@@ -262,6 +266,11 @@ Status SegmentedSinkImpl::roll()
 	// One segment finishes at a time.
 	if (Status status = join_finisher(); !status)
 		return status;
+	return open_next();
+}
+
+Status SegmentedSinkImpl::open_next()
+{
 	// The next file starts before the current one finishes, so that
 	// page_offset() always has a segment to answer for.
 	const uint64_t frames = segment_frames_;
@@ -272,7 +281,8 @@ Status SegmentedSinkImpl::roll()
 		status = open_segment(previous);
 	if (!status)
 		return status;
-	finish_in_background(std::move(previous), frames);
+	if (previous)
+		finish_in_background(std::move(previous), frames);
 	return {};
 }
 
@@ -297,17 +307,7 @@ Status SegmentedSinkImpl::continue_after_full(const Status &cause)
 			    "recording's oldest (--max-files), and so whenever the disk is full",
 			    cause.message()));
 	}
-
-	const uint64_t frames = segment_frames_;
-	std::unique_ptr<Sink> previous;
-	Status status = open_segment(previous);
-	while (!status && tolerable(status) && delete_oldest())
-		status = open_segment(previous);
-	if (!status)
-		return status;
-	if (previous)
-		finish_in_background(std::move(previous), frames);
-	return {};
+	return open_next();
 }
 
 void SegmentedSinkImpl::finish_in_background(std::unique_ptr<Sink> segment, uint64_t frames)

@@ -260,6 +260,9 @@ private:
 	bool send_out(Client &client, bool more);
 	bool send_payload(Client &client);
 	bool send_file(Client &client);
+	/// A send to @p client failed (errno): waits until its socket takes
+	/// more, or closes it on a real error.
+	void send_failed(Client &client);
 	void begin_frame(Client &client);
 	void stream_header(Client &client);
 	void copy_aside(Client &client);
@@ -881,10 +884,7 @@ bool StreamServerImpl::send_out(Client &client, bool more)
 			 client.out.size() - client.out_sent,
 			 MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			watch_out(client, true);
-		else
-			close(client, strerror(errno));
+		send_failed(client);
 		return false;
 	}
 	client.out_sent += size_t(n);
@@ -921,10 +921,7 @@ bool StreamServerImpl::send_payload(Client &client)
 		n = send(client.fd.get(), p.rest.data(), chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			watch_out(client, true);
-		else
-			close(client, strerror(errno));
+		send_failed(client);
 		return false;
 	}
 	client.last_progress = Clock::now();
@@ -961,11 +958,12 @@ bool StreamServerImpl::send_file(Client &client)
 	off_t offset = off_t(client.file_offset);
 	ssize_t n = sendfile(client.fd.get(), client.file.get(), &offset,
 			     std::min<uint64_t>(client.file_left, kMaxSend));
-	if (n <= 0) {
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			watch_out(client, true);
-		else
-			close(client, n == 0 ? "the file shrank" : strerror(errno));
+	if (n == 0) {
+		close(client, "the file shrank");
+		return false;
+	}
+	if (n < 0) {
+		send_failed(client);
 		return false;
 	}
 	client.file_offset += uint64_t(n);
@@ -1009,6 +1007,14 @@ void StreamServerImpl::read_notifications(Client &client)
 		client.zc_bytes.pop_front();
 	while (!client.zc_hold.empty() && client.zc_hold.front().first < client.zc_done)
 		client.zc_hold.pop_front();
+}
+
+void StreamServerImpl::send_failed(Client &client)
+{
+	if (errno == EAGAIN || errno == EINTR)
+		watch_out(client, true);
+	else
+		close(client, strerror(errno));
 }
 
 void StreamServerImpl::release_acknowledged(Client &client)
