@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -48,6 +49,9 @@ constexpr size_t kMaxSend = 1 << 20;
 constexpr uint64_t kClusterMs = 1000;
 /// How long a closing zero-copy client may take to hand back its pages.
 constexpr std::chrono::milliseconds kDrainTimeout{1000};
+/// With pace_unlimited_source, the longest write() waits for a client to be
+/// ready: clients that take nothing never hold up a pipeline that stops.
+constexpr std::chrono::milliseconds kDemandWait = kTick;
 
 /// The payload of the frame a client is sending: from the frame's pages, or
 /// from the client's own copy once the frame fell behind (see StreamServer).
@@ -85,6 +89,9 @@ struct Client {
 
 	std::optional<Payload> current;
 	std::optional<std::pair<Frame, uint64_t>> next; ///< a frame and its arrival
+	/// The offer number (StreamServerImpl::offered_) of the last frame
+	/// queued for this client: a gap is frames it missed.
+	std::optional<uint64_t> last_offer;
 	bool stream_header_sent = false;
 	bool new_cluster = true;
 	uint64_t cluster_ms = 0;
@@ -254,7 +261,9 @@ private:
 	void handle(Client &client, uint32_t events);
 	void read_request(Client &client);
 	void route(Client &client, const http::Request &request);
-	void distribute(const Frame &frame);
+	void distribute(const Frame &frame, uint64_t offer);
+	/// Tells write() whether some client is ready for a new frame.
+	void update_demand();
 	/// Sends what the client has to send until its socket is full.
 	void pump(Client &client);
 	bool send_out(Client &client, bool more);
@@ -295,8 +304,14 @@ private:
 	std::thread thread_;
 
 	std::mutex mailbox_lock_;
+	std::condition_variable demand_changed_;
 	std::optional<StreamInfo> mailbox_info_;
-	std::deque<Frame> mailbox_frames_;
+	/// Frames with their offer number: every frame write() was given counts.
+	std::deque<std::pair<Frame, uint64_t>> mailbox_frames_;
+	uint64_t offered_ = 0;
+	bool unlimited_rate_ = false;
+	/// A live client has no frame queued, or there is no live client.
+	bool demand_ = true;
 	bool stopping_ = false;
 
 	// The server thread's own state.
@@ -448,6 +463,7 @@ void StreamServerImpl::stop()
 		std::lock_guard lock(mailbox_lock_);
 		stopping_ = true;
 	}
+	demand_changed_.notify_all();
 	wake();
 	thread_.join();
 }
@@ -457,6 +473,7 @@ Status StreamServerImpl::start(const StreamInfo &info)
 	{
 		std::lock_guard lock(mailbox_lock_);
 		mailbox_info_ = info;
+		unlimited_rate_ = info.frame_rate.unlimited();
 	}
 	wake();
 	return {};
@@ -472,14 +489,19 @@ Status StreamServerImpl::write(const Frame &frame)
 	}
 	stats_.frames.fetch_add(1, std::memory_order_relaxed);
 	{
-		std::lock_guard lock(mailbox_lock_);
+		std::unique_lock lock(mailbox_lock_);
+		if (options_.pace_unlimited_source && unlimited_rate_)
+			demand_changed_.wait_for(lock, kDemandWait, [&] {
+				return stopping_ || (demand_ && mailbox_frames_.empty());
+			});
 		// The server thread takes frames as they come; should it lag,
-		// only the newest matters to a live stream.
+		// only the newest matters to a live stream. The clients count
+		// the frame dropped here by the gap in offer numbers.
 		if (mailbox_frames_.size() >= kPinnedFrames - 1) {
 			mailbox_frames_.pop_front();
 			stats_.dropped.fetch_add(1, std::memory_order_relaxed);
 		}
-		mailbox_frames_.push_back(frame);
+		mailbox_frames_.emplace_back(frame, ++offered_);
 	}
 	wake();
 	return {};
@@ -507,6 +529,7 @@ void StreamServerImpl::run()
 		take_mailbox();
 		check_timeouts();
 		bury();
+		update_demand();
 		if (accept_retry_ && Clock::now() >= *accept_retry_) {
 			accept_retry_.reset();
 			watch_listen(true);
@@ -537,13 +560,15 @@ void StreamServerImpl::bury()
 
 void StreamServerImpl::take_mailbox()
 {
-	std::deque<Frame> frames;
+	std::deque<std::pair<Frame, uint64_t>> frames;
 	std::optional<StreamInfo> info;
 	{
 		std::lock_guard lock(mailbox_lock_);
 		frames.swap(mailbox_frames_);
 		info.swap(mailbox_info_);
 	}
+	if (!frames.empty())
+		demand_changed_.notify_all(); // the mailbox has room
 	if (info) {
 		info_ = info;
 		Status status =
@@ -559,8 +584,28 @@ void StreamServerImpl::take_mailbox()
 			if (client->state == Client::State::live && !client->gone)
 				pump(*client);
 	}
-	for (const Frame &frame : frames)
-		distribute(frame);
+	for (const auto &[frame, offer] : frames)
+		distribute(frame, offer);
+}
+
+void StreamServerImpl::update_demand()
+{
+	bool live = false;
+	bool ready = false;
+	for (const auto &[fd, client] : clients_) {
+		if (client->state != Client::State::live || client->gone)
+			continue;
+		live = true;
+		ready |= !client->next;
+	}
+	bool changed;
+	{
+		std::lock_guard lock(mailbox_lock_);
+		changed = demand_ != (ready || !live);
+		demand_ = ready || !live;
+	}
+	if (changed)
+		demand_changed_.notify_all();
 }
 
 void StreamServerImpl::accept_clients()
@@ -754,19 +799,24 @@ void StreamServerImpl::start_live(Client &client)
 	update(client, [&](ClientStats &s) { s.path = path; });
 }
 
-void StreamServerImpl::distribute(const Frame &frame)
+void StreamServerImpl::distribute(const Frame &frame, uint64_t offer)
 {
 	const uint64_t arrival = ++arrivals_;
 	for (auto &[fd, c] : clients_) {
 		Client &client = *c;
 		if (client.state != Client::State::live || client.gone)
 			continue;
+		// Frames the server's thread did not take in time, and the one
+		// this client is still too busy for, are lost to it.
+		uint64_t missed = client.last_offer ? offer - *client.last_offer - 1 : 0;
+		client.last_offer = offer;
 		if (client.next) {
-			// Still busy with an older frame: the queued one is lost.
 			client.next.reset();
+			++missed;
+		}
+		if (missed) {
 			client.new_cluster = true;
-			stats_.dropped.fetch_add(1, std::memory_order_relaxed);
-			update(client, [](ClientStats &s) { ++s.dropped; });
+			update(client, [&](ClientStats &s) { s.dropped += missed; });
 		}
 		client.next.emplace(frame, arrival);
 		if (client.current && client.current->frame &&
@@ -931,7 +981,8 @@ bool StreamServerImpl::send_payload(Client &client)
 		p.zerocopy_sent = true;
 	} else if (by_sendfile) {
 		p.sendfile_sent = true;
-	} else if (p.frame) {
+	} else {
+		// Copied by send(), also when copied aside before.
 		stats_.copied_bytes.fetch_add(uint64_t(n), std::memory_order_relaxed);
 		update(client, [&](ClientStats &s) { s.copied += uint64_t(n); });
 	}

@@ -117,16 +117,13 @@ bool closed(const StreamServer &server, const std::string &peer)
 	return it != clients.rend() && !it->open;
 }
 
-/// Frames that never reached the client @p peer's queue or that it lost
-/// there, as the server counted them: its pipeline queue's and mailbox's
-/// drops and the client's own.
+/// Frames that never reached the client @p peer or that it lost, as the
+/// server counted them: the client's own count (its queue, the server's
+/// mailbox while it streamed) and the server's (its pipeline queue and
+/// mailbox, counted there too: an upper bound).
 uint64_t counted_drops(const StreamServer &server, const std::string &peer)
 {
-	uint64_t others = 0;
-	for (const ClientStats &c : server.clients())
-		if (c.peer != peer)
-			others += c.dropped;
-	return server.stats().dropped.load() - others;
+	return stats_of(server, peer).dropped + server.stats().dropped.load();
 }
 
 /// A client of /live.raw reading on its own thread from before the
@@ -403,8 +400,11 @@ void crowd(unsigned max_clients)
 	// Two descriptors a served client (ours and the server's), one a
 	// refused one (ours); a little memory each, most of it our readers'.
 	EXPECT_LE(fds_most, fds_before + kClients + served + 16);
+#ifndef __SANITIZE_ADDRESS__
+	// ASan's allocator keeps redzones and a quarantine: no bound to check.
 	EXPECT_LT(growth(memory_most), 64u << 20);
 	EXPECT_LT(growth(memory_after), 32u << 20);
+#endif
 }
 
 TEST(StreamServerFaults, TwoHundredClientsAreServedEveryByteRight)

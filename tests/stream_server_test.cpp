@@ -197,10 +197,11 @@ TEST_P(StreamServerPaths, BuffersRecycledUnderASlowClientNeverLeakIntoItsFrames)
 	EXPECT_EQ(s.frames, received.sequences.size());
 	EXPECT_EQ(s.bytes, s.frames * format.size_image);
 	// Copied: each payload byte sent once, by send() or by the kernel on
-	// local delivery of a zero-copy send, or set aside when the client fell
-	// behind; at most the frame cut off at the end beyond what was sent.
+	// local delivery of a zero-copy send; a byte set aside when the client
+	// fell behind is copied twice (aside, then by send()); at most the frame
+	// cut off at the end beyond what was sent.
 	EXPECT_GE(s.copied, s.bytes);
-	EXPECT_LE(s.copied, s.bytes + format.size_image);
+	EXPECT_LE(s.copied, 2 * s.bytes + format.size_image);
 	EXPECT_EQ(live.stats().copied_bytes.load(), s.copied);
 }
 
@@ -455,8 +456,16 @@ TEST(StreamServer, BadRequestsAreRefusedAndHurtNoOneElse)
 	const uint64_t made = source->stats().frames.load();
 	EXPECT_EQ(received.error, "");
 	EXPECT_EQ(received.ended, "");
-	EXPECT_GE(received.sequences.size(), made * 9 / 10);
-	EXPECT_LE(missing(received.sequences), live.stats().dropped.load());
+#ifdef __SANITIZE_ADDRESS__
+	// ASan makes the server several times slower while the bad clients
+	// keep it busy; what matters is that every missing frame is counted.
+	constexpr uint64_t kReceivedPercent = 50;
+#else
+	constexpr uint64_t kReceivedPercent = 90;
+#endif
+	EXPECT_GE(received.sequences.size(), made * kReceivedPercent / 100);
+	EXPECT_LE(missing(received.sequences),
+		  stats_of(live, good.name()).dropped + live.stats().dropped.load());
 	EXPECT_EQ(stats_of(live, good.name()).frames, received.sequences.size());
 }
 

@@ -611,6 +611,9 @@ void print_summary(const RecordOptions &o, const RunReport &r)
 		fmt::print("streamed {} frames in {:.1f} s\n",
 			   r.pipeline.sink(0).stats().frames.load(), r.seconds);
 		fmt::print("  source: {} ({})\n", r.source.description(), r.source_note);
+		if (uint64_t dropped = r.source.stats().dropped.load())
+			fmt::print("  device dropped {} frames: every buffer was still pinned\n",
+				   dropped);
 		print_clients(*r.server);
 		return;
 	}
@@ -783,6 +786,7 @@ int record(const RecordOptions &o)
 		options.max_clients = o.max_clients.value_or(options.max_clients);
 		options.stall_timeout = o.stall_timeout.value_or(options.stall_timeout);
 		options.request_timeout = o.request_timeout.value_or(options.request_timeout);
+		options.pace_unlimited_source = o.stream_only;
 		allow_fds(options.max_clients + kOtherFds);
 		options.recordings = o.stream_only
 					     ? o.recordings
@@ -794,8 +798,11 @@ int record(const RecordOptions &o)
 		if (!created)
 			throw std::runtime_error(status.message());
 		server = created.get();
+		// The server's write() never waits on clients (but with
+		// pace_unlimited_source), so blocking costs the source nothing
+		// and every frame the server misses is counted by its clients.
 		pipeline.add_sink(std::move(created), {.queue_frames = kServerQueueFrames,
-						       .policy = OverflowPolicy::drop});
+						       .policy = OverflowPolicy::block});
 	}
 
 	if (!o.quiet && !o.stream_only)

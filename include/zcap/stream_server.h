@@ -44,6 +44,12 @@ struct StreamServerOptions {
 	/// A client must send its whole request within this time.
 	std::chrono::milliseconds request_timeout{5000};
 	unsigned max_clients = 64;
+	/// For a server that is its pipeline's only sink: when the stream's
+	/// frame rate is unlimited, write() waits (up to a tick) until some
+	/// client is ready for a new frame, so that the source runs at the
+	/// pace of the fastest client instead of making frames no one takes.
+	/// Paced streams never wait: a camera does not wait for clients.
+	bool pace_unlimited_source = false;
 };
 
 /// What the server knows of one client, live or gone.
@@ -52,7 +58,9 @@ struct ClientStats {
 	std::string target; ///< "/live.mkv", empty before the request
 	NetPath path = NetPath::copy;
 	uint64_t frames = 0;  ///< frames sent whole
-	uint64_t dropped = 0; ///< frames this client missed because it fell behind
+	/// Frames the server was given while this client streamed that it did
+	/// not get: it fell behind, or the server's thread did.
+	uint64_t dropped = 0;
 	uint64_t bytes = 0;   ///< payload bytes sent
 	uint64_t copied =
 		0; ///< payload bytes the CPU copied (send(), or the kernel on local delivery)
