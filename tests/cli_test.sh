@@ -24,6 +24,7 @@ expect_usage_error "pattern cannot make a camera format" "the built-in pattern c
 expect_usage_error "odd width for YUYV" "even width" record -o "$work/x.raw" --size 641x480
 expect_usage_error "bad fps" "invalid frame rate 'fast'" record -o "$work/x.raw" --fps fast
 expect_usage_error "bad duration" "invalid duration '10 parsecs'" record -o "$work/x.raw" -t "10 parsecs"
+expect_usage_error "duration under a nanosecond" "invalid duration '1e-10s'" record -o "$work/x.raw" -t 1e-10s
 expect_usage_error "zero frames" "invalid frame count '0'" record -o "$work/x.raw" -n 0
 expect_usage_error "frames and duration" "cannot be combined" record -o "$work/x.raw" -n 3 -t 1s
 expect_usage_error "bad policy" "invalid policy" record -o "$work/x.raw" --policy maybe
@@ -165,7 +166,12 @@ for _ in $(seq 50); do [[ -s $port_file ]] && break; sleep 0.1; done
 "$zcap" stream --connect "127.0.0.1:$(cat "$port_file")" --size 320x240 --fps 30 -t 2s >"$work/push.out" 2>&1
 wait $receiver
 pushed=$(probe_frames "$work/pushed.mkv")
-check "push: the receiver got a playable stream of 60 frames (got $pushed)" test "$pushed" = 60
+# On a loaded machine the server's thread may miss a frame: its client
+# counts it ("N frames, D dropped"), and so does the summary of the device.
+push_dropped=$(grep -o '[0-9]* frames, [0-9]* dropped' "$work/push.out" | awk '{print $3}')
+device_dropped=$(grep -o 'device dropped [0-9]*' "$work/push.out" | awk '{print $3}')
+check "push: the receiver got a playable stream of 60 frames but those counted as dropped (got $pushed, dropped ${push_dropped:-?} + ${device_dropped:-0})" \
+	test "$pushed" -ge 50 -a "$((pushed + ${push_dropped:-1000} + ${device_dropped:-0}))" = 60
 "$zcap" stream --listen 127.0.0.1:0 --size 320x240 --fps 30 -t 4s >"$work/serve.out" 2>&1 &
 server=$!
 for _ in $(seq 50); do grep -q "^serving" "$work/serve.out" && break; sleep 0.1; done

@@ -92,10 +92,12 @@ std::chrono::nanoseconds parse_duration(std::string_view text)
 		}
 	}
 	auto value = to_double(number);
-	if (!value || *value <= 0 || *value * scale > 366.0 * 86400)
+	const double ns = value ? *value * scale * 1e9 : 0;
+	// Under a nanosecond would become 0, which means no limit at all.
+	if (!(ns >= 1) || ns > 366.0 * 86400 * 1e9)
 		throw UsageError(fmt::format(
 			"invalid duration '{}': expected e.g. 10s, 500ms, 2m, 1h", text));
-	return std::chrono::nanoseconds(int64_t(*value * scale * 1e9));
+	return std::chrono::nanoseconds(int64_t(ns));
 }
 
 uint64_t parse_count(std::string_view text, std::string_view what, uint64_t max)
