@@ -57,11 +57,11 @@ struct ClientStats {
 	std::string peer;   ///< "127.0.0.1:40112"
 	std::string target; ///< "/live.mkv", empty before the request
 	NetPath path = NetPath::copy;
-	uint64_t frames = 0;  ///< frames sent whole
+	uint64_t frames = 0; ///< frames sent whole
 	/// Frames the server was given while this client streamed that it did
 	/// not get: it fell behind, or the server's thread did.
 	uint64_t dropped = 0;
-	uint64_t bytes = 0;   ///< payload bytes sent
+	uint64_t bytes = 0; ///< payload bytes sent
 	uint64_t copied =
 		0; ///< payload bytes the CPU copied (send(), or the kernel on local delivery)
 	bool open = true;
