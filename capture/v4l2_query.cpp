@@ -26,23 +26,27 @@ uint32_t node_caps(const v4l2_capability &cap)
 	return cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps : cap.capabilities;
 }
 
-/// "30, 25 fps", or a range, for one size.
-std::string intervals(VideoDevice &dev, uint32_t fourcc, uint32_t w, uint32_t h)
+/// The frame rates of one size into @p sizes; returns them as text: " @ 30,
+/// 25 fps", a range, or nothing.
+std::string intervals(VideoDevice &dev, uint32_t fourcc, V4l2FrameSizes &sizes)
 {
 	std::vector<std::string> rates;
 	v4l2_frmivalenum iv{};
 	iv.pixel_format = fourcc;
-	iv.width = w;
-	iv.height = h;
+	iv.width = sizes.max_width;
+	iv.height = sizes.max_height;
 	for (iv.index = 0; dev.ioctl(VIDIOC_ENUM_FRAMEINTERVALS, &iv) == 0; ++iv.index) {
 		if (iv.type == V4L2_FRMIVAL_TYPE_DISCRETE) {
+			// A rate is the inverse of a frame interval.
+			sizes.rates.push_back({iv.discrete.denominator, iv.discrete.numerator});
 			rates.push_back(fmt::format("{:g}", double(iv.discrete.denominator) /
 								    iv.discrete.numerator));
 		} else {
-			return fmt::format(
-				" @ {:g}-{:g} fps",
-				double(iv.stepwise.max.denominator) / iv.stepwise.max.numerator,
-				double(iv.stepwise.min.denominator) / iv.stepwise.min.numerator);
+			sizes.rates.clear();
+			sizes.min_rate = {iv.stepwise.max.denominator, iv.stepwise.max.numerator};
+			sizes.max_rate = {iv.stepwise.min.denominator, iv.stepwise.min.numerator};
+			return fmt::format(" @ {:g}-{:g} fps", sizes.min_rate.value(),
+					   sizes.max_rate.value());
 		}
 	}
 	return rates.empty() ? "" : fmt::format(" @ {} fps", fmt::join(rates, ", "));
@@ -122,22 +126,33 @@ std::vector<V4l2FormatInfo> list_v4l2_formats(const std::string &path, Status &s
 		V4l2FormatInfo info{desc.pixelformat,
 				    text(desc.description),
 				    bool(desc.flags & V4L2_FMT_FLAG_COMPRESSED),
+				    {},
 				    {}};
 		v4l2_frmsizeenum size{};
 		size.pixel_format = desc.pixelformat;
 		for (size.index = 0; dev->ioctl(VIDIOC_ENUM_FRAMESIZES, &size) == 0; ++size.index) {
+			V4l2FrameSizes sizes;
 			if (size.type == V4L2_FRMSIZE_TYPE_DISCRETE) {
 				auto [w, h] = std::pair(size.discrete.width, size.discrete.height);
-				info.sizes.push_back(fmt::format(
-					"{}x{}{}", w, h, intervals(*dev, desc.pixelformat, w, h)));
+				sizes.min_width = sizes.max_width = w;
+				sizes.min_height = sizes.max_height = h;
+				std::string rates = intervals(*dev, desc.pixelformat, sizes);
+				info.sizes.push_back(fmt::format("{}x{}{}", w, h, rates));
+				info.frame_sizes.push_back(std::move(sizes));
 			} else {
 				const auto &s = size.stepwise;
-				info.sizes.push_back(
-					fmt::format("{}x{} to {}x{} in steps of {}x{}{}",
-						    s.min_width, s.min_height, s.max_width,
-						    s.max_height, s.step_width, s.step_height,
-						    intervals(*dev, desc.pixelformat, s.max_width,
-							      s.max_height)));
+				sizes.min_width = s.min_width;
+				sizes.max_width = s.max_width;
+				sizes.step_width = std::max(s.step_width, 1u);
+				sizes.min_height = s.min_height;
+				sizes.max_height = s.max_height;
+				sizes.step_height = std::max(s.step_height, 1u);
+				std::string rates = intervals(*dev, desc.pixelformat, sizes);
+				info.sizes.push_back(fmt::format(
+					"{}x{} to {}x{} in steps of {}x{}{}", s.min_width,
+					s.min_height, s.max_width, s.max_height, s.step_width,
+					s.step_height, rates));
+				info.frame_sizes.push_back(std::move(sizes));
 				break;
 			}
 		}
