@@ -70,7 +70,7 @@ struct Client {
 	enum class Live { mkv, raw };
 
 	UniqueFd fd;
-	size_t stats = 0; ///< index in StreamServerImpl::history_
+	uint64_t stats = 0; ///< key in StreamServerImpl::history_
 	bool local = false;
 	NetPath path = NetPath::copy;
 	State state = State::request;
@@ -81,6 +81,9 @@ struct Client {
 	bool close_when_sent = false;
 	bool head_only = false;
 	bool want_out = false;
+	/// The peer ended its side (shutdown(SHUT_WR), or it closed): it is
+	/// still sent what it asked for until a send fails or it stalls.
+	bool peer_done = false;
 	bool gone = false;	 ///< closed; erased at the end of the loop's turn
 	std::string push_target; ///< HOST:PORT when zcap connected to it (push)
 	std::string closed_because;
@@ -90,8 +93,8 @@ struct Client {
 	std::optional<Payload> current;
 	std::optional<std::pair<Frame, uint64_t>> next; ///< a frame and its arrival
 	/// The offer number (StreamServerImpl::offered_) of the last frame
-	/// queued for this client: a gap is frames it missed.
-	std::optional<uint64_t> last_offer;
+	/// distributed while this client streamed: a gap is frames it missed.
+	uint64_t last_offer = 0;
 	bool stream_header_sent = false;
 	bool new_cluster = true;
 	uint64_t cluster_ms = 0;
@@ -237,7 +240,16 @@ public:
 	std::vector<ClientStats> clients() const override
 	{
 		std::lock_guard lock(stats_lock_);
-		return history_;
+		std::vector<ClientStats> clients;
+		clients.reserve(history_.size());
+		for (const auto &[id, stats] : history_)
+			clients.push_back(stats);
+		return clients;
+	}
+	uint64_t client_count() const override
+	{
+		std::lock_guard lock(stats_lock_);
+		return client_count_;
 	}
 
 private:
@@ -259,6 +271,9 @@ private:
 	/// Whether epoll reports the listening socket readable.
 	void watch_listen(bool on);
 	void handle(Client &client, uint32_t events);
+	/// The peer will send nothing more: a client still being answered or
+	/// streamed keeps receiving, one that did not ask for anything goes.
+	void end_of_input(Client &client);
 	void read_request(Client &client);
 	void route(Client &client, const http::Request &request);
 	void distribute(const Frame &frame, uint64_t offer);
@@ -278,12 +293,16 @@ private:
 	void read_notifications(Client &client);
 	/// Lets go of the frames sent by sendfile() that the peer acknowledged.
 	void release_acknowledged(Client &client);
+	/// Starts the statistics of a new client; returns their key.
+	uint64_t add_history(std::string peer, std::string target = {});
 	std::string history_peer(const Client &client)
 	{
 		std::lock_guard lock(stats_lock_);
-		return history_[client.stats].peer;
+		return history_.at(client.stats).peer;
 	}
 	void watch_out(Client &client, bool on);
+	/// Sets the events epoll reports for @p client.
+	void watch(Client &client);
 	/// Closes the connection; the client is erased by bury().
 	void close(Client &client, const std::string &why);
 	void bury();
@@ -292,7 +311,7 @@ private:
 	void update(const Client &client, F &&change)
 	{
 		std::lock_guard lock(stats_lock_);
-		change(history_[client.stats]);
+		change(history_.at(client.stats));
 	}
 
 	StreamServerOptions options_;
@@ -320,13 +339,19 @@ private:
 	std::map<int, std::unique_ptr<Client>> clients_;
 	std::vector<int> graveyard_;
 	uint64_t arrivals_ = 0;
+	uint64_t last_offer_ = 0; ///< of the last frame distributed
 	/// While accept() fails for want of descriptors or memory, the
 	/// listening socket is not watched until then (it stays readable).
 	std::optional<Clock::time_point> accept_retry_;
 	bool accept_failing_ = false; ///< warned of; until a client is accepted
 
 	mutable std::mutex stats_lock_;
-	std::vector<ClientStats> history_;
+	/// By key, in the order the clients came: the open clients and the
+	/// last kClosedClientsKept closed ones, whose keys closed_ holds in
+	/// the order they were buried.
+	std::map<uint64_t, ClientStats> history_;
+	std::deque<uint64_t> closed_;
+	uint64_t client_count_ = 0;
 	Status push_failure_; ///< the first receiver we pushed to that went away
 };
 
@@ -378,14 +403,7 @@ Status StreamServerImpl::connect_to(const std::string &target)
 	client->state = Client::State::connecting;
 	client->deadline = Clock::now() + options_.request_timeout;
 	client->last_progress = Clock::now();
-	{
-		std::lock_guard lock(stats_lock_);
-		client->stats = history_.size();
-		ClientStats stats;
-		stats.peer = target;
-		stats.target = "(push)";
-		history_.push_back(std::move(stats));
-	}
+	client->stats = add_history(target, "(push)");
 	epoll_event ev{};
 	ev.events = EPOLLOUT | EPOLLRDHUP;
 	ev.data.fd = client->fd.get();
@@ -538,6 +556,9 @@ void StreamServerImpl::run()
 		if (stopping_)
 			break;
 	}
+	// The frames write() was given since the last turn: each client gets
+	// what its socket takes now and counts the rest as dropped.
+	take_mailbox();
 	for (auto &[fd, client] : clients_)
 		if (!client->gone)
 			close(*client, "the stream ended");
@@ -551,11 +572,32 @@ void StreamServerImpl::run()
 	}
 }
 
+uint64_t StreamServerImpl::add_history(std::string peer, std::string target)
+{
+	ClientStats stats;
+	stats.peer = std::move(peer);
+	stats.target = std::move(target);
+	std::lock_guard lock(stats_lock_);
+	const uint64_t id = client_count_++;
+	history_.emplace(id, std::move(stats));
+	return id;
+}
+
 void StreamServerImpl::bury()
 {
-	for (int fd : graveyard_)
-		clients_.erase(fd);
+	std::vector<uint64_t> ids;
+	for (int fd : graveyard_) {
+		auto it = clients_.find(fd);
+		ids.push_back(it->second->stats);
+		clients_.erase(it);
+	}
 	graveyard_.clear();
+	std::lock_guard lock(stats_lock_);
+	closed_.insert(closed_.end(), ids.begin(), ids.end());
+	while (closed_.size() > kClosedClientsKept) {
+		history_.erase(closed_.front());
+		closed_.pop_front();
+	}
 }
 
 void StreamServerImpl::take_mailbox()
@@ -637,13 +679,7 @@ void StreamServerImpl::accept_clients()
 		client->local = is_local(peer, self) || !through_device(self);
 		client->deadline = Clock::now() + options_.request_timeout;
 		client->last_progress = Clock::now();
-		{
-			std::lock_guard lock(stats_lock_);
-			client->stats = history_.size();
-			ClientStats stats;
-			stats.peer = address_text(peer);
-			history_.push_back(std::move(stats));
-		}
+		client->stats = add_history(address_text(peer));
 		if (clients_.size() >= options_.max_clients) {
 			client->out = http::error_response(503, "too many clients");
 			client->close_when_sent = true;
@@ -676,28 +712,52 @@ void StreamServerImpl::handle(Client &client, uint32_t events)
 	if (events & EPOLLERR)
 		read_notifications(client);
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
-		if (client.state == Client::State::request) {
+		if (client.state == Client::State::request && !client.peer_done) {
 			read_request(client);
-			return;
+			if (client.gone || !(events & EPOLLHUP))
+				return;
 		}
-		// Clients have nothing more to say; an end of input is a goodbye.
+		// Clients have nothing more to say once asked: what they send is
+		// discarded, an end of input is a half-close (some tools end
+		// their side after the request) and only a hang-up a goodbye.
 		char sink[kReadChunk];
 		ssize_t n = recv(client.fd.get(), sink, sizeof(sink), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		if ((n == 0 && (events & EPOLLHUP)) ||
+		    (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			close(client, n == 0 ? "peer closed" : strerror(errno));
 			return;
 		}
+		if (n == 0)
+			end_of_input(client);
+		if (client.gone)
+			return;
 	}
 	if (events & EPOLLOUT)
 		pump(client);
+}
+
+void StreamServerImpl::end_of_input(Client &client)
+{
+	if (client.state == Client::State::request && !client.close_when_sent) {
+		close(client, "peer closed");
+		return;
+	}
+	// epoll would report the end of input without end: watch for room
+	// (and the hang-up epoll always reports) only.
+	client.peer_done = true;
+	watch(client);
 }
 
 void StreamServerImpl::read_request(Client &client)
 {
 	char chunk[kReadChunk];
 	ssize_t n = recv(client.fd.get(), chunk, sizeof(chunk), MSG_DONTWAIT);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		close(client, n == 0 ? "peer closed" : strerror(errno));
+	if (n == 0) {
+		end_of_input(client);
+		return;
+	}
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		close(client, strerror(errno));
 		return;
 	}
 	if (n < 0)
@@ -779,6 +839,7 @@ void StreamServerImpl::route(Client &client, const http::Request &request)
 void StreamServerImpl::start_live(Client &client)
 {
 	client.state = Client::State::live;
+	client.last_offer = last_offer_;
 	NetPath path = options_.net_path;
 	if (path == NetPath::automatic)
 		path = client.local ? NetPath::copy : NetPath::zerocopy;
@@ -802,13 +863,14 @@ void StreamServerImpl::start_live(Client &client)
 void StreamServerImpl::distribute(const Frame &frame, uint64_t offer)
 {
 	const uint64_t arrival = ++arrivals_;
+	last_offer_ = offer;
 	for (auto &[fd, c] : clients_) {
 		Client &client = *c;
 		if (client.state != Client::State::live || client.gone)
 			continue;
 		// Frames the server's thread did not take in time, and the one
 		// this client is still too busy for, are lost to it.
-		uint64_t missed = client.last_offer ? offer - *client.last_offer - 1 : 0;
+		uint64_t missed = offer - client.last_offer - 1;
 		client.last_offer = offer;
 		if (client.next) {
 			client.next.reset();
@@ -1086,8 +1148,14 @@ void StreamServerImpl::watch_out(Client &client, bool on)
 	if (client.want_out == on)
 		return;
 	client.want_out = on;
+	watch(client);
+}
+
+void StreamServerImpl::watch(Client &client)
+{
 	epoll_event ev{};
-	ev.events = EPOLLIN | EPOLLRDHUP | (on ? uint32_t(EPOLLOUT) : 0u);
+	ev.events = (client.peer_done ? 0u : uint32_t(EPOLLIN | EPOLLRDHUP)) |
+		    (client.want_out ? uint32_t(EPOLLOUT) : 0u);
 	ev.data.fd = client.fd.get();
 	epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, client.fd.get(), &ev);
 }
@@ -1104,9 +1172,12 @@ void StreamServerImpl::close(Client &client, const std::string &why)
 				push_failure_ = Status::invalid(
 					fmt::format("pushing to {}: {}", client.push_target, why));
 		}
+		// The frame being sent and the one queued are lost to it.
+		const uint64_t lost = (client.current ? 1 : 0) + (client.next ? 1 : 0);
 		update(client, [&](ClientStats &s) {
 			s.open = false;
 			s.closed_because = why;
+			s.dropped += lost;
 		});
 		client.current.reset();
 		client.next.reset();
@@ -1134,7 +1205,7 @@ void StreamServerImpl::close(Client &client, const std::string &why)
 void StreamServerImpl::check_timeouts()
 {
 	const auto now = Clock::now();
-	std::vector<Client *> expired;
+	std::vector<std::pair<Client *, std::string>> expired;
 	for (auto &[fd, c] : clients_) {
 		Client &client = *c;
 		if (client.gone)
@@ -1142,35 +1213,33 @@ void StreamServerImpl::check_timeouts()
 		if (client.state == Client::State::draining)
 			read_notifications(client);
 		release_acknowledged(client);
-		if ((client.state == Client::State::request ||
-		     client.state == Client::State::connecting) &&
-		    now > client.deadline)
-			expired.push_back(&client);
-		else if (client.state == Client::State::draining &&
-			 (!client.kernel_holds() || now > client.deadline))
-			expired.push_back(&client);
-		else if (client.state != Client::State::request && client.sending() &&
-			 now - client.last_progress > options_.stall_timeout)
-			expired.push_back(&client);
-	}
-	for (Client *client : expired) {
-		switch (client->state) {
-		case Client::State::request:
-			close(*client, "no request in time");
-			break;
-		case Client::State::connecting:
-			close(*client, "cannot connect: timed out");
-			break;
-		case Client::State::draining:
+		// Asked and being answered (or streamed), or a push receiver.
+		const bool answering =
+			client.state != Client::State::request || client.close_when_sent;
+		const bool idle = now - client.last_progress > options_.stall_timeout;
+		if (client.state == Client::State::connecting && now > client.deadline) {
+			expired.emplace_back(&client, "cannot connect: timed out");
+		} else if (!answering && now > client.deadline) {
+			expired.emplace_back(&client, "no request in time");
+		} else if (client.state == Client::State::draining) {
 			// Done, or past the deadline: nothing more will come back.
+			if (!client.kernel_holds() || now > client.deadline)
+				expired.emplace_back(&client, client.closed_because);
+		} else if (answering && client.sending() && idle) {
+			expired.emplace_back(&client, fmt::format("stalled for {} ms",
+								  options_.stall_timeout.count()));
+		} else if (client.peer_done && idle) {
+			// It ended its side and nothing is coming for it: it may
+			// be gone, which only a send would tell.
+			expired.emplace_back(&client, "peer closed");
+		}
+	}
+	for (auto &[client, why] : expired) {
+		if (client->state == Client::State::draining) {
 			client->zc_hold.clear();
 			client->ack_hold.clear();
-			close(*client, client->closed_because);
-			break;
-		default:
-			close(*client,
-			      fmt::format("stalled for {} ms", options_.stall_timeout.count()));
 		}
+		close(*client, why);
 	}
 }
 

@@ -73,6 +73,18 @@ check "the existing recording is intact" bash -c "'$verify_raw' '$out' YUYV 640x
 check "--force overwrites" "$zcap" record -q --force -o "$out" --size 640x480 -n 5
 check "overwritten file holds the new recording" bash -c "'$verify_raw' '$out' YUYV 640x480 | grep -qx 'frames 5 first 0 last 4'"
 
+# Under umask 000 too, nothing zcap writes is world-writable: a recording,
+# segment files, the statistics (zcap makes no directories).
+(
+	umask 000
+	"$zcap" record -q --size 320x240 -n 3 -o "$work/u.mkv" --stats-json "$work/u.json"
+	"$zcap" record -q --size 320x240 -n 6 --segment 300kB -o "$work/u.raw"
+) >"$work/u.out" 2>&1
+check "umask 000: zcap records ($(cat "$work/u.out"))" \
+	test -s "$work/u.mkv" -a -s "$work/u.json" -a -s "$work/u-0001.raw" -a -s "$work/u-0003.raw"
+writable=$(find "$work/u.mkv" "$work/u.json" "$work"/u-*.raw -perm -o+w 2>&1)
+check "umask 000: nothing world-writable (got: ${writable:-none})" test -z "$writable"
+
 # Runtime failures: one line, status 1.
 err=$("$zcap" record -o /nonexistent-dir/x.raw -n 1 2>&1 >/dev/null)
 status=$?

@@ -74,6 +74,16 @@ check "max-files: the newest frames" test "$(stat -c %s "$work/m-0003.raw" "$wor
 check "max-files -q: nothing printed" test ! -s "$work/n.out"
 check "max-files 1: one file left" test "$(cd "$work" && ls n-*)" = "n-0003.raw"
 
+# A later segment file that exists is not overwritten either: the recording
+# fails there, the files before it kept.
+echo keep >"$work/later-0002.raw"
+"$zcap" "${rec[@]}" -q -o "$work/later.raw" --segment 100ms -n 35 >/dev/null 2>"$work/later.err"
+status=$?
+check "later segment exists: status 1 (got $status)" test $status -eq 1
+check "later segment exists: says so" grep -q "later-0002.raw: File exists" "$work/later.err"
+check "later segment exists: left as it was" test "$(cat "$work/later-0002.raw")" = keep
+check "later segment exists: the first kept" test "$(stat -c %s "$work/later-0001.raw")" -eq $((10 * frame))
+
 # A time pattern that cannot tell 100 ms segments apart: refused, the first kept.
 "$zcap" "${rec[@]}" -q -o "$work/c-%H%M%S.raw" --segment 100ms -n 35 >/dev/null 2>"$work/c.err"
 status=$?

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // The HTTP streaming server under network faults: clients that reset at
 // random points of a frame, half-closed and vanished clients, 200 clients at
-// once (with and without room for them), slowloris requests and a process
-// out of file descriptors. Whatever they do, a good client gets every frame
-// it is sent, byte for byte, the server lets go of every descriptor and
-// frame, its memory stays bounded, and new clients are still answered.
+// once (with and without room for them), ten thousand short connections,
+// slowloris requests and a process out of file descriptors. Whatever they
+// do, a good client gets every frame it is sent, byte for byte, the server
+// lets go of every descriptor and frame, its memory stays bounded, and new
+// clients are still answered.
 #include <zcap/stream_server.h>
 
 #include <arpa/inet.h>
@@ -262,9 +263,11 @@ INSTANTIATE_TEST_SUITE_P(StreamServer, StreamServerResets,
 				 return std::string(net_path_name(info.param));
 			 });
 
-TEST(StreamServerFaults, HalfClosedAndVanishedClientsAreClosedAndHurtNoOne)
+TEST(StreamServerFaults, HalfClosedClientsAreStreamedAndVanishedOnesClosed)
 {
 	constexpr size_t kEach = 20;
+	constexpr size_t kReaders = 4;
+	constexpr size_t kFramesRead = 3;
 	const FrameFormat format = *packed_format(pixfmt::YUYV, 320, 240);
 	auto source = make_source(format, {60, 1}, 16);
 	ASSERT_TRUE(source);
@@ -281,31 +284,70 @@ TEST(StreamServerFaults, HalfClosedAndVanishedClientsAreClosedAndHurtNoOne)
 	ASSERT_TRUE(eventually([&] { return good.frames() >= 2; }));
 	const size_t baseline = open_fds();
 
-	// Half-closed: the request, then the end of their input; they never
-	// read. Vanished: the request, then nothing at all, as when the peer's
-	// host is gone; a few KiB of socket buffer.
+	// Half-closed: the request, then the end of their input, as some tools
+	// do (shutdown(SHUT_WR)); the readers read, the others never do.
+	// Vanished: the request, then nothing at all, as when the peer's host
+	// is gone. A few KiB of socket buffer for those that do not read.
 	const auto start = Clock::now();
-	std::deque<Connection> half_closed, vanished;
+	std::deque<Connection> readers, half_closed, vanished;
+	auto ask_and_half_close = [&](Connection &c) {
+		EXPECT_TRUE(c.send(get_request("/live.raw")));
+		EXPECT_EQ(shutdown(c.fd(), SHUT_WR), 0);
+	};
+	for (size_t i = 0; i < kReaders; ++i)
+		ask_and_half_close(readers.emplace_back(live.port()));
 	for (size_t i = 0; i < kEach; ++i) {
-		Connection &h = half_closed.emplace_back(live.port(), 4096);
-		EXPECT_TRUE(h.send(get_request("/live.raw")));
-		EXPECT_EQ(shutdown(h.fd(), SHUT_WR), 0);
+		ask_and_half_close(half_closed.emplace_back(live.port(), 4096));
 		Connection &v = vanished.emplace_back(live.port(), 4096);
 		EXPECT_TRUE(v.send(get_request("/live.raw")));
 	}
+
+	// An end of input is no goodbye: the readers are streamed, frame after
+	// whole frame, and stay open.
+	PatternFrames patterns(format);
+	std::vector<std::byte> payload(format.size_image);
+	for (Connection &c : readers) {
+		SCOPED_TRACE(c.name());
+		EXPECT_EQ(status_of(c.read_head()), 200);
+		uint64_t previous = 0;
+		for (size_t i = 0; i < kFramesRead; ++i) {
+			RawFrameHeader h;
+			ASSERT_TRUE(c.read_exact(reinterpret_cast<std::byte *>(&h), sizeof(h), {}));
+			ASSERT_EQ(h.magic, RawFrameHeader::kMagic);
+			ASSERT_EQ(h.payload_size, format.size_image);
+			ASSERT_TRUE(c.read_exact(payload.data(), payload.size(), {}));
+			EXPECT_TRUE(payload == patterns.get(h.sequence)) << "frame " << h.sequence;
+			EXPECT_TRUE(i == 0 || h.sequence > previous);
+			previous = h.sequence;
+		}
+		EXPECT_FALSE(closed(live, c.name()));
+	}
+	// Closing is their goodbye: the next send finds them gone.
+	std::vector<std::string> reader_names;
+	for (const Connection &c : readers)
+		reader_names.push_back(c.name());
+	readers.clear();
+	for (const std::string &name : reader_names) {
+		EXPECT_TRUE(eventually([&] { return closed(live, name); })) << name;
+		const std::string why = stats_of(live, name).closed_because;
+		EXPECT_TRUE(why == "peer closed" || why == "Connection reset by peer" ||
+			    why == "Broken pipe")
+			<< why;
+		EXPECT_GE(stats_of(live, name).frames, kFramesRead);
+	}
+
+	// Those that never read stall, as do the vanished ones.
 	auto all_closed = [&](const std::deque<Connection> &connections) {
 		return std::all_of(connections.begin(), connections.end(),
 				   [&](const Connection &c) { return closed(live, c.name()); });
 	};
-	// An end of input is the client's goodbye: they go at once.
-	EXPECT_TRUE(eventually([&] { return all_closed(half_closed); }, 400ms));
-	for (const Connection &c : half_closed)
-		EXPECT_EQ(stats_of(live, c.name()).closed_because, "peer closed");
-	EXPECT_TRUE(eventually([&] { return all_closed(vanished); }, 3s));
+	EXPECT_TRUE(
+		eventually([&] { return all_closed(half_closed) && all_closed(vanished); }, 3s));
 	const auto lasted = Clock::now() - start;
 	EXPECT_GE(lasted, 500ms);
-	for (const Connection &c : vanished)
-		EXPECT_EQ(stats_of(live, c.name()).closed_because, "stalled for 500 ms");
+	for (const std::deque<Connection> *connections : {&half_closed, &vanished})
+		for (const Connection &c : *connections)
+			EXPECT_EQ(stats_of(live, c.name()).closed_because, "stalled for 500 ms");
 	// The server closed its side while the clients still hold theirs.
 	EXPECT_TRUE(eventually([&] { return open_fds() == baseline + 2 * kEach; }))
 		<< open_fds() << " descriptors open, " << baseline << " + " << 2 * kEach
@@ -313,6 +355,61 @@ TEST(StreamServerFaults, HalfClosedAndVanishedClientsAreClosedAndHurtNoOne)
 	half_closed.clear();
 	vanished.clear();
 	EXPECT_EQ(open_fds(), baseline);
+
+	Status status = run.stop();
+	ASSERT_TRUE(status) << status.message();
+	good.expect_every_frame(*source);
+}
+
+TEST(StreamServerFaults, TenThousandConnectionsLeaveABoundedHistory)
+{
+	constexpr size_t kConnections = 10000;
+	constexpr size_t kCheckEvery = 500;
+	const FrameFormat format = *packed_format(pixfmt::YUYV, 160, 120);
+	auto source = make_source(format, {30, 1}, 16);
+	ASSERT_TRUE(source);
+	auto server = make_server();
+	ASSERT_TRUE(server);
+	const StreamServer &live = *server;
+	Pipeline pipeline(*source);
+	pipeline.add_sink(std::move(server), {.queue_frames = 2, .policy = OverflowPolicy::drop});
+
+	GoodClient good(live, format);
+	BackgroundRun run(pipeline);
+	ASSERT_TRUE(eventually([&] { return good.frames() >= 2; }));
+
+	// Short connections one after the other: half ask for a HEAD and read
+	// the answer, half close without asking. The history holds the open
+	// clients (the good one, a straggler or two) and the last closed ones.
+	const std::string head = "HEAD /live.raw HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	size_t most = 0;
+	std::string last;
+	for (size_t i = 0; i < kConnections; ++i) {
+		Connection c(live.port());
+		last = c.name();
+		if (i % 2 == 0) {
+			ASSERT_TRUE(c.send(head));
+			ASSERT_EQ(status_of(c.read_head()), 200);
+		}
+		if (i % kCheckEvery == 0)
+			most = std::max(most, live.clients().size());
+	}
+	// Once the last is closed and let go of: the good client and the last
+	// kClosedClientsKept.
+	const size_t kept = StreamServer::kClosedClientsKept + 1;
+	EXPECT_TRUE(eventually([&] { return closed(live, last) && live.clients().size() == kept; }))
+		<< live.clients().size() << " clients in the history, " << kept << " expected";
+	const std::vector<ClientStats> clients = live.clients();
+	most = std::max(most, clients.size());
+	fmt::print("{} connections: {} clients in the history at most, {} at the end\n",
+		   kConnections, most, clients.size());
+	EXPECT_LE(most, StreamServer::kClosedClientsKept + 8);
+	EXPECT_EQ(live.client_count(), kConnections + 1);
+	// The oldest entry is the open client, the newest the last connection.
+	ASSERT_FALSE(clients.empty());
+	EXPECT_EQ(clients.front().peer, good.name());
+	EXPECT_TRUE(clients.front().open);
+	EXPECT_EQ(clients.back().peer, last);
 
 	Status status = run.stop();
 	ASSERT_TRUE(status) << status.message();

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "record_command.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <optional>
 
@@ -19,6 +21,7 @@
 #include <zcap/pipeline.h>
 #include <zcap/segmented_sink.h>
 #include <zcap/stream_server.h>
+#include <zcap/unique_fd.h>
 #include <zcap/v4l2_query.h>
 #include <zcap/v4l2_source.h>
 
@@ -55,6 +58,10 @@ constexpr unsigned kMaxFiles = 1000000;
 constexpr unsigned kMaxClients = 100000;
 /// Descriptors the process needs besides one per HTTP client.
 constexpr unsigned kOtherFds = 256;
+/// Files zcap writes besides recordings (--stats-json) are readable by all
+/// and writable by the owner alone, as recordings are, whatever the umask
+/// (the default 0666 is world-writable under umask 0).
+constexpr mode_t kFileMode = 0644;
 
 constexpr const char *kStreamUsage = R"(Usage: zcap stream --listen [ADDR:]PORT [OPTIONS]
 
@@ -548,7 +555,10 @@ std::string listen_host(const std::string &listen)
 void print_clients(const StreamServer &server)
 {
 	std::vector<ClientStats> clients = server.clients();
-	fmt::print("  served {} client{}\n", clients.size(), clients.size() == 1 ? "" : "s");
+	const uint64_t count = server.client_count();
+	fmt::print("  served {} client{}{}\n", count, count == 1 ? "" : "s",
+		   clients.size() < count ? fmt::format(" (the last {} listed)", clients.size())
+					  : "");
 	for (const ClientStats &c : clients) {
 		fmt::print("    {} {} via {}: {} frames, {} dropped, {} copied{}\n", c.peer,
 			   c.target.empty() ? "(no request)" : c.target, net_path_name(c.path),
@@ -581,12 +591,38 @@ void write_stats_json(const std::filesystem::path &path, const RunReport &r)
 			s.bytes.load(), s.dropped.load(), s.copied_bytes.load(),
 			result.status.ok() ? "null" : json_string(result.status.message()));
 	}
-	json += "\n  ]\n}\n";
+	json += "\n  ]";
+	if (r.server) {
+		json += fmt::format(",\n  \"client_count\": {},\n  \"clients\": [",
+				    r.server->client_count());
+		const std::vector<ClientStats> clients = r.server->clients();
+		for (size_t i = 0; i < clients.size(); ++i) {
+			const ClientStats &c = clients[i];
+			json += fmt::format(
+				"{}\n    {{\"peer\": {}, \"target\": {}, \"net_path\": {}, "
+				"\"frames\": {}, \"dropped\": {}, \"bytes\": {}, "
+				"\"copied_bytes\": {}, \"closed_because\": {}}}",
+				i ? "," : "", json_string(c.peer), json_string(c.target),
+				json_string(net_path_name(c.path)), c.frames, c.dropped, c.bytes,
+				c.copied, c.open ? "null" : json_string(c.closed_because));
+		}
+		json += "\n  ]";
+	}
+	json += "\n}\n";
 
-	std::ofstream out(path);
-	out << json;
-	if (!out.flush())
-		throw std::runtime_error(fmt::format("cannot write {}", path.string()));
+	UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kFileMode));
+	std::string_view rest = json;
+	while (fd && !rest.empty()) {
+		ssize_t n = ::write(fd.get(), rest.data(), rest.size());
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		rest.remove_prefix(size_t(n));
+	}
+	if (!fd || !rest.empty())
+		throw std::runtime_error(
+			fmt::format("cannot write {}: {}", path.string(), strerror(errno)));
 }
 
 /// "4 segment files: a-0001.mkv ... a-0004.mkv", and which are left after

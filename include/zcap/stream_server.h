@@ -59,7 +59,8 @@ struct ClientStats {
 	NetPath path = NetPath::copy;
 	uint64_t frames = 0; ///< frames sent whole
 	/// Frames the server was given while this client streamed that it did
-	/// not get: it fell behind, or the server's thread did.
+	/// not get whole: it fell behind, the server's thread did, or the
+	/// connection ended amid them (the frame being sent, the one queued).
 	uint64_t dropped = 0;
 	uint64_t bytes = 0; ///< payload bytes sent
 	uint64_t copied =
@@ -99,6 +100,11 @@ public:
 	/// frame, the one before (fast clients are still sending it) and one
 	/// more being released. Sources need this many buffers beyond the others.
 	static constexpr unsigned kPinnedFrames = 3;
+	/// Closed clients clients() still lists, the most recent ones: enough
+	/// for a summary and to look into a burst of clients, while a server
+	/// that runs for days and answers a connection a second keeps a
+	/// bounded history (about 200 bytes each).
+	static constexpr unsigned kClosedClientsKept = 1000;
 
 	/// Binds and listens (so port() is known) and starts serving.
 	static std::unique_ptr<StreamServer> create(const StreamServerOptions &options,
@@ -106,8 +112,11 @@ public:
 
 	/// The port it listens on.
 	virtual uint16_t port() const = 0;
-	/// Every client so far, open or closed.
+	/// Every open client, and the last kClosedClientsKept closed ones, in
+	/// the order they came.
 	virtual std::vector<ClientStats> clients() const = 0;
+	/// Clients so far, open or closed, also those clients() forgot.
+	virtual uint64_t client_count() const = 0;
 };
 
 /// What precedes every frame on /live.raw, all fields little-endian.
