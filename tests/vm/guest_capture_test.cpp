@@ -40,9 +40,16 @@
 #include <zcap/unique_fd.h>
 #include <zcap/v4l2_source.h>
 
+#include "guest_checks.h"
 #include "test_files.h"
 
 using namespace zcap;
+using test::errno_text;
+using test::expect_device_clean;
+using test::fnv1a;
+using test::pfnmap;
+using test::raw_device_caps;
+using test::vm_flags;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -73,28 +80,9 @@ constexpr unsigned kQueueDepth = 8;
 constexpr unsigned kSpareBuffers = 2;
 constexpr unsigned kBuffers = kQueueFrames + kQueueDepth + kSpareBuffers;
 
-/// Buffers the device-clean check asks the driver for.
-constexpr unsigned kCleanCheckBuffers = 4;
-
 /// vivid's control names (drivers/media/test-drivers/vivid/vivid-ctrls.c).
 constexpr std::string_view kBufferErrorControl = "Inject V4L2_BUF_FLAG_ERROR";
 constexpr std::string_view kDisconnectControl = "Disconnect";
-
-/// 64-bit FNV-1a: a checksum of the frame's bytes.
-uint64_t fnv1a(std::span<const std::byte> bytes)
-{
-	constexpr uint64_t kOffsetBasis = 0xcbf29ce484222325ull;
-	constexpr uint64_t kPrime = 0x100000001b3ull;
-	uint64_t hash = kOffsetBasis;
-	for (std::byte b : bytes)
-		hash = (hash ^ uint64_t(b)) * kPrime;
-	return hash;
-}
-
-std::string errno_text()
-{
-	return fmt::format("{} (errno {})", std::strerror(errno), errno);
-}
 
 /// What the checksum sink saw of one frame.
 struct FrameRecord {
@@ -285,30 +273,6 @@ void expect_sequences_accounted(const Capture &c)
 	EXPECT_EQ(c.source->stats().frames.load(), records.size());
 }
 
-/// The VmFlags line of /proc/self/smaps for the mapping holding @p address.
-std::string vm_flags(const void *address)
-{
-	std::ifstream smaps("/proc/self/smaps");
-	const auto target = reinterpret_cast<uintptr_t>(address);
-	bool inside = false;
-	std::string line;
-	while (std::getline(smaps, line)) {
-		unsigned long start, end;
-		if (std::sscanf(line.c_str(), "%lx-%lx ", &start, &end) == 2)
-			inside = start <= target && target < end;
-		else if (inside && line.starts_with("VmFlags:"))
-			return line;
-	}
-	return {};
-}
-
-/// Whether @p address lies in a VM_PFNMAP mapping ("pf"): pages the kernel
-/// cannot pin, so O_DIRECT from them fails with EFAULT.
-bool pfnmap(const void *address)
-{
-	return (vm_flags(address) + " ").find(" pf ") != std::string::npos;
-}
-
 /// How the disk sink wrote: directly, through io_uring, from registered
 /// buffers only if @p expect_registered (io_uring in 6.1 registers anonymous,
 /// shmem and hugetlb memory: memfd USERPTR buffers; it refuses other
@@ -348,37 +312,6 @@ void expect_dmabufs(const Capture &c, bool expected)
 			EXPECT_EQ(r.dmabuf_checksum, r.checksum) << "sequence " << r.sequence;
 		}
 	}
-}
-
-/// The raw (not libv4l2) device_caps of @p path.
-uint32_t raw_device_caps(const std::string &path)
-{
-	UniqueFd fd(open(path.c_str(), O_RDWR | O_CLOEXEC));
-	EXPECT_TRUE(fd) << path << ": " << errno_text();
-	v4l2_capability cap{};
-	EXPECT_EQ(ioctl(fd.get(), VIDIOC_QUERYCAP, &cap), 0) << path << ": " << errno_text();
-	return cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps : cap.capabilities;
-}
-
-/// Nothing of a capture is left on @p path: a raw open can allocate MMAP
-/// buffers (none still allocated or streaming: no EBUSY) and stream.
-void expect_device_clean(const std::string &path)
-{
-	SCOPED_TRACE(path + " left clean");
-	UniqueFd fd(open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
-	ASSERT_TRUE(fd) << errno_text();
-	const bool mplane = raw_device_caps(path) & V4L2_CAP_VIDEO_CAPTURE_MPLANE;
-	int type = mplane ? V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE : V4L2_BUF_TYPE_VIDEO_CAPTURE;
-	v4l2_requestbuffers req{};
-	req.count = kCleanCheckBuffers;
-	req.type = type;
-	req.memory = V4L2_MEMORY_MMAP;
-	ASSERT_EQ(ioctl(fd.get(), VIDIOC_REQBUFS, &req), 0) << "REQBUFS: " << errno_text();
-	EXPECT_GT(req.count, 0u);
-	EXPECT_EQ(ioctl(fd.get(), VIDIOC_STREAMON, &type), 0) << "STREAMON: " << errno_text();
-	EXPECT_EQ(ioctl(fd.get(), VIDIOC_STREAMOFF, &type), 0) << "STREAMOFF: " << errno_text();
-	req.count = 0;
-	EXPECT_EQ(ioctl(fd.get(), VIDIOC_REQBUFS, &req), 0) << "REQBUFS 0: " << errno_text();
 }
 
 /// Runs @p argv with stdout and stderr to @p log; its wait status, or a

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "guest_checks.h"
+
+#include <fcntl.h>
+#include <linux/videodev2.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <zcap/unique_fd.h>
+
+namespace zcap::test {
+
+namespace {
+
+/// Buffers the device-clean check asks the driver for.
+constexpr unsigned kCleanCheckBuffers = 4;
+
+} // namespace
+
+uint64_t fnv1a(std::span<const std::byte> bytes)
+{
+	constexpr uint64_t kOffsetBasis = 0xcbf29ce484222325ull;
+	constexpr uint64_t kPrime = 0x100000001b3ull;
+	uint64_t hash = kOffsetBasis;
+	for (std::byte b : bytes)
+		hash = (hash ^ uint64_t(b)) * kPrime;
+	return hash;
+}
+
+std::string errno_text()
+{
+	return fmt::format("{} (errno {})", std::strerror(errno), errno);
+}
+
+std::string vm_flags(const void *address)
+{
+	std::ifstream smaps("/proc/self/smaps");
+	const auto target = reinterpret_cast<uintptr_t>(address);
+	bool inside = false;
+	std::string line;
+	while (std::getline(smaps, line)) {
+		unsigned long start, end;
+		if (std::sscanf(line.c_str(), "%lx-%lx ", &start, &end) == 2)
+			inside = start <= target && target < end;
+		else if (inside && line.starts_with("VmFlags:"))
+			return line;
+	}
+	return {};
+}
+
+bool pfnmap(const void *address)
+{
+	return (vm_flags(address) + " ").find(" pf ") != std::string::npos;
+}
+
+uint32_t raw_device_caps(const std::string &path)
+{
+	UniqueFd fd(open(path.c_str(), O_RDWR | O_CLOEXEC));
+	EXPECT_TRUE(fd) << path << ": " << errno_text();
+	v4l2_capability cap{};
+	EXPECT_EQ(ioctl(fd.get(), VIDIOC_QUERYCAP, &cap), 0) << path << ": " << errno_text();
+	return cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps : cap.capabilities;
+}
+
+void expect_device_clean(const std::string &path)
+{
+	SCOPED_TRACE(path + " left clean");
+	UniqueFd fd(open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+	ASSERT_TRUE(fd) << errno_text();
+	const bool mplane = raw_device_caps(path) & V4L2_CAP_VIDEO_CAPTURE_MPLANE;
+	int type = mplane ? V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE : V4L2_BUF_TYPE_VIDEO_CAPTURE;
+	v4l2_requestbuffers req{};
+	req.count = kCleanCheckBuffers;
+	req.type = type;
+	req.memory = V4L2_MEMORY_MMAP;
+	ASSERT_EQ(ioctl(fd.get(), VIDIOC_REQBUFS, &req), 0) << "REQBUFS: " << errno_text();
+	EXPECT_GT(req.count, 0u);
+	EXPECT_EQ(ioctl(fd.get(), VIDIOC_STREAMON, &type), 0) << "STREAMON: " << errno_text();
+	EXPECT_EQ(ioctl(fd.get(), VIDIOC_STREAMOFF, &type), 0) << "STREAMOFF: " << errno_text();
+	req.count = 0;
+	EXPECT_EQ(ioctl(fd.get(), VIDIOC_REQBUFS, &req), 0) << "REQBUFS 0: " << errno_text();
+}
+
+} // namespace zcap::test

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Checks the guest tests of tests/vm share: frame checksums, how a mapping
+// is backed, and a V4L2 node left clean by a capture.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace zcap::test {
+
+/// 64-bit FNV-1a: a checksum of a frame's bytes.
+uint64_t fnv1a(std::span<const std::byte> bytes);
+
+/// strerror(errno) with the number, for failure messages.
+std::string errno_text();
+
+/// The VmFlags line of /proc/self/smaps for the mapping holding @p address.
+std::string vm_flags(const void *address);
+
+/// Whether @p address lies in a VM_PFNMAP mapping ("pf"): pages the kernel
+/// cannot pin, so O_DIRECT from them fails with EFAULT.
+bool pfnmap(const void *address);
+
+/// The raw (not libv4l2) device_caps of @p path.
+uint32_t raw_device_caps(const std::string &path);
+
+/// Nothing of a capture is left on @p path: a raw open can allocate MMAP
+/// buffers (none still allocated or streaming: no EBUSY) and stream.
+void expect_device_clean(const std::string &path);
+
+} // namespace zcap::test
