@@ -42,9 +42,10 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kTick{100};
 /// Bytes read from a client at a time; requests are small.
 constexpr size_t kReadChunk = 4096;
-/// The largest single send of a payload: keeps one client from holding the
-/// loop while its socket buffer takes megabytes.
-constexpr size_t kMaxSend = 1 << 20;
+/// The largest single send of a payload or file piece. A send takes what
+/// the socket buffer has room for anyway; a cap of 1 MiB cost 20 % of a
+/// loopback client's throughput in syscalls (bench/net_bench.py).
+constexpr size_t kMaxSend = 8 << 20;
 /// A new Cluster at least this often in a live Matroska stream, as in files.
 constexpr uint64_t kClusterMs = 1000;
 /// How long a closing zero-copy client may take to hand back its pages.
@@ -608,9 +609,11 @@ void StreamServerImpl::take_mailbox()
 		std::lock_guard lock(mailbox_lock_);
 		frames.swap(mailbox_frames_);
 		info.swap(mailbox_info_);
+		// Until they are distributed, these frames are what the clients
+		// were ready for: write() waits for update_demand() to say.
+		if (!frames.empty())
+			demand_ = false;
 	}
-	if (!frames.empty())
-		demand_changed_.notify_all(); // the mailbox has room
 	if (info) {
 		info_ = info;
 		Status status =
