@@ -14,6 +14,7 @@
 
 #include "buffer_frame.h"
 #include "caps_format.h"
+#include "frame_memory.h"
 #include "frame_buffer_pool.h"
 
 GST_DEBUG_CATEGORY_STATIC(zcap_base_sink_debug);
@@ -65,6 +66,8 @@ struct SinkState {
 	uint64_t sequence = 0;
 	/// The frame pool asked to place frames for the sink, if any.
 	GstBufferPool *placing_pool = nullptr;
+	/// The source (zcapsrc) whose frame placement this sink claimed.
+	std::shared_ptr<zcap::gst::FramePlacement> placing_source;
 
 	/// Held to replace the sink; readers of its counters take it alone.
 	std::mutex stats_lock;
@@ -161,6 +164,26 @@ bool start_sink(ZcapBaseSink *self, SinkState &s, std::vector<zcap::MemoryRegion
 /// frames of its next buffers where the sink wants them (with s.lock held).
 void place_frames(SinkState &s, GstBuffer *buffer)
 {
+	if (gst_buffer_n_memory(buffer) == 1) {
+		GstMemory *memory = gst_buffer_peek_memory(buffer, 0);
+		std::shared_ptr<const zcap::gst::FrameOrigin> origin =
+			zcap::gst::frame_memory_origin(memory);
+		if (origin && origin->placement) {
+			// A source's frames: its sequence q is the sink's frame
+			// q - first + given while the source drops none (else a
+			// frame lands off its place and is staged: counted).
+			const uint64_t first = zcap::gst::frame_memory_frame(memory).sequence();
+			const uint64_t given = s.sequence;
+			const zcap::Sink *sink = s.sink.get();
+			if (origin->placement->claim(
+				    [sink, first, given](uint64_t q) -> std::optional<uint32_t> {
+					    return q >= first ? sink->page_offset(q - first + given)
+							      : std::nullopt;
+				    }))
+				s.placing_source = origin->placement;
+			return;
+		}
+	}
 	GstBufferPool *pool = buffer->pool;
 	if (!pool || !ZCAP_IS_FRAME_BUFFER_POOL(pool) || gst_buffer_n_memory(buffer) != 1)
 		return;
@@ -182,6 +205,10 @@ void place_frames(SinkState &s, GstBuffer *buffer)
 /// Withdraws the placement, which refers to the sink (with s.lock held).
 void stop_placing(SinkState &s)
 {
+	if (s.placing_source) {
+		s.placing_source->withdraw();
+		s.placing_source.reset();
+	}
 	if (!s.placing_pool)
 		return;
 	zcap::gst::frame_buffer_pool_set_placement(s.placing_pool, {});

@@ -102,6 +102,8 @@ struct State {
 	std::atomic<uint64_t> frames{0};
 	std::atomic<uint64_t> dropped{0};
 	std::optional<uint64_t> next_sequence; ///< the sequence that follows the last frame
+	/// Read by the source's placement advice, on the streaming thread.
+	uint64_t placement_next = 0;
 	uint64_t first_sequence = 0;
 	uint64_t first_timestamp_ns = 0;
 	uint64_t unreported = 0; ///< drops since the last report
@@ -599,6 +601,14 @@ gboolean set_caps(GstBaseSrc *base, GstCaps *caps)
 	auto origin = std::make_shared<FrameOrigin>();
 	origin->owner = source;
 	origin->regions = source->memory_regions();
+	// A sink downstream may ask where frames should start (a raw file of
+	// frames that are not whole blocks). The source asks on the streaming
+	// thread, within next_frame(), about frames counted from the next.
+	origin->placement = std::make_shared<FramePlacement>();
+	s.placement_next = 0;
+	source->set_placement([placement = origin->placement, &s](uint64_t ahead) {
+		return placement->offset(s.placement_next + ahead);
+	});
 	s.origin = std::move(origin);
 	s.source = std::move(source);
 	return TRUE;
@@ -658,6 +668,7 @@ GstFlowReturn create(GstPushSrc *push, GstBuffer **out)
 		s.first_timestamp_ns = frame->timestamp_ns();
 	}
 	const uint64_t sequence = frame->sequence();
+	s.placement_next = sequence + 1;
 	const GstClockTime pts = frame_pts(src, *frame);
 	GstBuffer *buffer = wrap_frame(src, std::move(*frame));
 	GST_BUFFER_PTS(buffer) = pts;

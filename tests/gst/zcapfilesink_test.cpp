@@ -229,6 +229,28 @@ TEST(ZcapFileSink, RawFramesOffBlocksArePlacedSoOnlySeamsAreCopied)
 	EXPECT_TRUE(read_file(file) == read_file(reference)) << "the raw files differ";
 }
 
+TEST(ZcapFileSink, ZcapsrcPlacesRawFramesOffBlocksSoOnlySeamsAreCopied)
+{
+	// The same 112.5-block frames from zcapsrc, which asks the sink where
+	// each frame should start in memory (frame_memory.h, FramePlacement):
+	// only the seams are copied, not every other frame (half the bytes).
+	test::TempDir dir;
+	constexpr unsigned kFrames = 100;
+	fs::path file = dir / "a.raw";
+	PipelineRun r = run(fmt::format("zcapsrc is-live=false num-buffers={} ! "
+					"video/x-raw,format=NV12,width=640,height=480 ! "
+					"zcapfilesink name=sink location=\"{}\"",
+					kFrames, file.string()));
+	ASSERT_EQ(r.error, "");
+	EXPECT_EQ(r.frames, kFrames);
+	EXPECT_LE(r.copied, kFrames * 2048u);
+
+	const FrameFormat format = *packed_format(pixfmt::NV12, 640, 480);
+	test::RawCheck check = test::check_raw_file(file, format, 0);
+	EXPECT_EQ(check.error, "");
+	EXPECT_EQ(check.sequences.size(), kFrames);
+}
+
 TEST(ZcapFileSink, ZcapsrcFramesGoToTwoFilesWithoutACopy)
 {
 	// zcapsrc's frames, shared by two sinks through tee: each writes them
