@@ -14,8 +14,8 @@
 
 #include "buffer_frame.h"
 #include "caps_format.h"
-#include "frame_memory.h"
 #include "frame_buffer_pool.h"
+#include "frame_memory.h"
 
 GST_DEBUG_CATEGORY_STATIC(zcap_base_sink_debug);
 #define GST_CAT_DEFAULT zcap_base_sink_debug
