@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Callable
 
 from disk_bench import (DEFAULT_FRAMES, FRAME_BYTES, FRAME_HEIGHT, FRAME_WIDTH, GB, GIB,
-                        MAX_ATTEMPTS, MIN_VOLUME, MKV_SLACK_FIXED, QUIET_CORES, BenchError,
-                        background_cores, busy_cpu_s, check_free_space, drop_caches,
+                        MAX_ATTEMPTS, MIN_VOLUME, MKV_SLACK_FIXED, QUIET_CORES, BenchError, Row,
+                        Run, background_cores, busy_cpu_s, check_free_space, drop_caches,
                         other_processes_cpu_s, spread, verify_mkv, wait_for_quiet)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -78,39 +78,6 @@ class Case:
     zcap_sink: bool  # zcapfilesink: its counters are checked and reported
     volume: int  # payload bytes: what the throughput and CPU per GiB count
     slack: int = 0  # bytes the file may hold beyond the payload (a container's)
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    wall_s: float
-    cpu_s: float
-    copied_bytes: int
-    io_path: str
-    background_cores: float  # the most other work seen before, during or after it
-    file_bytes: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    tool: str
-    volume: int
-    wall_s: float
-    cpu_s: float
-    copied_bytes: int
-    io_path: str
-    file_bytes: int
-
-    @property
-    def gib(self) -> float:
-        return self.volume / GIB
-
-    @property
-    def gb_per_s(self) -> float:
-        return self.volume / GB / self.wall_s
-
-    @property
-    def cpu_per_gib(self) -> float:
-        return self.cpu_s / self.gib
 
 
 def parse_args() -> argparse.Namespace:

@@ -21,6 +21,7 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include "gst_test_support.h"
 #include "tests/test_files.h"
 
 using namespace zcap;
@@ -129,11 +130,7 @@ struct BufferCount {
 
 	void attach(GstElement *pipeline)
 	{
-		GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-		GstPad *pad = gst_element_get_static_pad(sink, "sink");
-		gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, probe, this, nullptr);
-		gst_object_unref(pad);
-		gst_object_unref(sink);
+		test::probe_sink_buffers(pipeline, "sink", probe, this);
 	}
 
 	static GstPadProbeReturn probe(GstPad *, GstPadProbeInfo *info, gpointer data)
@@ -399,11 +396,7 @@ public:
 
 	void attach(GstElement *pipeline)
 	{
-		GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-		GstPad *pad = gst_element_get_static_pad(sink, "sink");
-		gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, probe, this, nullptr);
-		gst_object_unref(pad);
-		gst_object_unref(sink);
+		test::probe_sink_buffers(pipeline, "sink", probe, this);
 	}
 
 	/// Lets go of all but @p keep memories, checking each.
@@ -482,24 +475,6 @@ TEST(ZcapFileSink, PoolNeverLendsAFrameStillInUse)
 		  reference_md5s(dir, kFrames));
 }
 
-/// The first error message on @p pipeline's bus within @p timeout, or empty.
-std::string wait_for_error(GstElement *pipeline, std::chrono::milliseconds timeout)
-{
-	GstBus *bus = gst_element_get_bus(pipeline);
-	GstMessage *message = gst_bus_timed_pop_filtered(
-		bus, std::chrono::nanoseconds(timeout).count(), GST_MESSAGE_ERROR);
-	std::string text;
-	if (message) {
-		GError *error = nullptr;
-		gst_message_parse_error(message, &error, nullptr);
-		text = error->message;
-		g_clear_error(&error);
-		gst_message_unref(message);
-	}
-	gst_object_unref(bus);
-	return text;
-}
-
 TEST(ZcapFileSink, StoppingMidStreamLeavesAPlayableFile)
 {
 	gst_init(nullptr, nullptr);
@@ -512,7 +487,7 @@ TEST(ZcapFileSink, StoppingMidStreamLeavesAPlayableFile)
 		nullptr);
 	ASSERT_TRUE(pipeline);
 	gst_element_set_state(pipeline, GST_STATE_PLAYING);
-	EXPECT_EQ(wait_for_error(pipeline, std::chrono::seconds(1)), "");
+	EXPECT_EQ(test::bus_error(pipeline, std::chrono::seconds(1)), "");
 	gst_element_set_state(pipeline, GST_STATE_NULL);
 	GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
 	guint64 frames = 0;
@@ -570,7 +545,7 @@ TEST(ZcapFileSink, CapsChangeIsRefusedUnlessTheFormatStaysTheSame)
 	set_caps(src, "video/x-raw,format=YUY2,width=640,height=480,framerate=30/1");
 	push(src, 4 * kSmall, 9, 5 * GST_SECOND / 30);
 
-	std::string error = wait_for_error(pipeline, std::chrono::seconds(10));
+	std::string error = test::bus_error(pipeline, std::chrono::seconds(10));
 	EXPECT_NE(error.find("changed mid-stream from 320x240 YUYV to 640x480 YUYV"),
 		  std::string::npos)
 		<< error;

@@ -16,6 +16,7 @@
 
 #include <zcap/stream_server.h>
 
+#include "gst_test_support.h"
 #include "tests/stream_test_client.h"
 #include "tests/test_files.h"
 
@@ -77,21 +78,7 @@ public:
 	void stop() { gst_element_set_state(pipeline_, GST_STATE_NULL); }
 
 	/// The first error posted, or empty.
-	std::string error()
-	{
-		GstBus *bus = gst_element_get_bus(pipeline_);
-		GstMessage *message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-		std::string text;
-		if (message) {
-			GError *error = nullptr;
-			gst_message_parse_error(message, &error, nullptr);
-			text = error->message;
-			g_clear_error(&error);
-			gst_message_unref(message);
-		}
-		gst_object_unref(bus);
-		return text;
-	}
+	std::string error() { return test::bus_error(pipeline_); }
 
 	uint64_t uint64(const char *name)
 	{
