@@ -919,6 +919,10 @@ void StreamServerImpl::begin_frame(Client &client)
 {
 	auto [frame, arrival] = std::move(*client.next);
 	client.next.reset();
+	// Ready for another frame now, while this one goes out: said at the
+	// end of the loop's turn instead, a fast client would have sent it all
+	// and wait for the next with nothing to send.
+	update_demand();
 	std::span<const std::byte> data = frame.data();
 	if (client.live == Client::Live::mkv) {
 		stream_header(client);
