@@ -550,15 +550,22 @@ def format_report(rows: dict[str, Row], runs: dict[str, list[Run]],
                      f"{ratio.net:5.2f} {ratio.verdict(ratio.net)}")
     lines += ["", "Matroska: zcap's file beside its raw file and beside GStreamer's:"]
     lines += [f"  {ratio.what:38} {ratio.text()}" for ratio in mkv_ratios(rows)]
-    lines += ["", "per run (wall s, CPU s):"]
+    lines += per_run_lines(runs, 16)
+    return "\n".join(lines) + "\n"
+
+
+def per_run_lines(runs: dict[str, list[Run]], width: int) -> list[str]:
+    """The end of a report: every run's wall and CPU seconds, names padded
+    to @width, and a warning if other work ran around a kept run."""
+    lines = ["", "per run (wall s, CPU s):"]
     for name, tool_runs in runs.items():
         cells = "  ".join(f"{r.wall_s:6.2f} {r.cpu_s:5.2f}" for r in tool_runs)
-        lines.append(f"  {name:16} {cells}")
+        lines.append(f"  {name:{width}} {cells}")
     busiest = max(r.background_cores for tool_runs in runs.values() for r in tool_runs)
     if busiest > QUIET_CORES:
         lines.append(f"\nwarning: up to {busiest:.2f} cores of other work ran around a "
                      "kept run; whole-machine CPU counts that load too")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def report_json(rows: dict[str, Row], runs: dict[str, list[Run]],

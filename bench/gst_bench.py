@@ -44,7 +44,8 @@ from typing import Callable
 from disk_bench import (DEFAULT_FRAMES, FRAME_BYTES, FRAME_HEIGHT, FRAME_WIDTH, GB, GIB,
                         MAX_ATTEMPTS, MIN_VOLUME, MKV_SLACK_FIXED, QUIET_CORES, BenchError, Row,
                         Run, background_cores, busy_cpu_s, check_free_space, drop_caches,
-                        other_processes_cpu_s, spread, verify_mkv, wait_for_quiet)
+                        other_processes_cpu_s, per_run_lines, spread, verify_mkv,
+                        wait_for_quiet)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNNER = Path(__file__).resolve().parent / "gst_run.py"
@@ -288,14 +289,7 @@ def format_report(rows: dict[str, Row], runs: dict[str, list[Run]],
     lines += ["", "ratios (throughput: higher is better; CPU s/GiB: lower is better):"]
     lines += [f"  {r.what:52} throughput {r.throughput:5.2f}  CPU {r.cpu:5.2f}"
               for r in ratios(rows)]
-    lines += ["", "per run (wall s, CPU s):"]
-    for name, tool_runs in runs.items():
-        cells = "  ".join(f"{r.wall_s:6.2f} {r.cpu_s:5.2f}" for r in tool_runs)
-        lines.append(f"  {name:26} {cells}")
-    busiest = max(r.background_cores for tool_runs in runs.values() for r in tool_runs)
-    if busiest > QUIET_CORES:
-        lines.append(f"\nwarning: up to {busiest:.2f} cores of other work ran around a "
-                     "kept run; whole-machine CPU counts that load too")
+    lines += per_run_lines(runs, 26)
     return "\n".join(lines) + "\n"
 
 
