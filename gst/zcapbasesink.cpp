@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -160,45 +161,43 @@ bool start_sink(ZcapBaseSink *self, SinkState &s, std::vector<zcap::MemoryRegion
 	return true;
 }
 
-/// Asks the frame pool that @p buffer comes from, if any, to place the
-/// frames of its next buffers where the sink wants them (with s.lock held).
+/// Placement advice for frames numbered from @p first on (a source's
+/// sequence numbers, or the numbers a pool lends its buffers out with): the
+/// one numbered n is @p sink's frame n - first + @p given, as long as none is
+/// skipped or reordered on the way (else a frame lands off its place and is
+/// staged: counted).
+std::function<std::optional<uint32_t>(uint64_t)> sink_placement(const zcap::Sink *sink,
+								uint64_t first, uint64_t given)
+{
+	return [sink, first, given](uint64_t n) -> std::optional<uint32_t> {
+		return n >= first ? sink->page_offset(n - first + given) : std::nullopt;
+	};
+}
+
+/// Asks the source (zcapsrc) or frame pool that @p buffer comes from, if
+/// any, to place the frames of its next buffers where the sink wants them
+/// (with s.lock held).
 void place_frames(SinkState &s, GstBuffer *buffer)
 {
-	if (gst_buffer_n_memory(buffer) == 1) {
-		GstMemory *memory = gst_buffer_peek_memory(buffer, 0);
-		std::shared_ptr<const zcap::gst::FrameOrigin> origin =
-			zcap::gst::frame_memory_origin(memory);
-		if (origin && origin->placement) {
-			// A source's frames: its sequence q is the sink's frame
-			// q - first + given while the source drops none (else a
-			// frame lands off its place and is staged: counted).
-			const uint64_t first = zcap::gst::frame_memory_frame(memory).sequence();
-			const uint64_t given = s.sequence;
-			const zcap::Sink *sink = s.sink.get();
-			if (origin->placement->claim(
-				    [sink, first, given](uint64_t q) -> std::optional<uint32_t> {
-					    return q >= first ? sink->page_offset(q - first + given)
-							      : std::nullopt;
-				    }))
-				s.placing_source = origin->placement;
-			return;
-		}
+	if (gst_buffer_n_memory(buffer) != 1)
+		return;
+	GstMemory *memory = gst_buffer_peek_memory(buffer, 0);
+	std::shared_ptr<const zcap::gst::FrameOrigin> origin =
+		zcap::gst::frame_memory_origin(memory);
+	if (origin && origin->placement) {
+		const uint64_t first = zcap::gst::frame_memory_frame(memory).sequence();
+		if (origin->placement->claim(sink_placement(s.sink.get(), first, s.sequence)))
+			s.placing_source = origin->placement;
+		return;
 	}
 	GstBufferPool *pool = buffer->pool;
-	if (!pool || !ZCAP_IS_FRAME_BUFFER_POOL(pool) || gst_buffer_n_memory(buffer) != 1)
+	if (!pool || !ZCAP_IS_FRAME_BUFFER_POOL(pool))
 		return;
-	zcap::Frame frame = zcap::gst::pool_memory_frame(gst_buffer_peek_memory(buffer, 0));
+	zcap::Frame frame = zcap::gst::pool_memory_frame(memory);
 	if (!frame)
 		return;
-	// The pool's buffer number n carries the sink's frame n - first + given,
-	// as long as upstream pushes buffers in the order it takes them (else
-	// frames land off their place, and are staged: counted).
-	const uint64_t first = frame.sequence(), given = s.sequence;
-	const zcap::Sink *sink = s.sink.get();
 	zcap::gst::frame_buffer_pool_set_placement(
-		pool, [sink, first, given](uint64_t n) -> std::optional<uint32_t> {
-			return n >= first ? sink->page_offset(n - first + given) : std::nullopt;
-		});
+		pool, sink_placement(s.sink.get(), frame.sequence(), s.sequence));
 	s.placing_pool = GST_BUFFER_POOL(gst_object_ref(pool));
 }
 

@@ -22,6 +22,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -280,6 +281,8 @@ private:
 	void distribute(const Frame &frame, uint64_t offer);
 	/// Tells write() whether some client is ready for a new frame.
 	void update_demand();
+	/// Tells write() that a client is ready: it has no frame queued.
+	void demand_ready();
 	/// Sends what the client has to send until its socket is full.
 	void pump(Client &client);
 	bool send_out(Client &client, bool more);
@@ -653,6 +656,16 @@ void StreamServerImpl::update_demand()
 		demand_changed_.notify_all();
 }
 
+void StreamServerImpl::demand_ready()
+{
+	{
+		std::lock_guard lock(mailbox_lock_);
+		if (std::exchange(demand_, true))
+			return;
+	}
+	demand_changed_.notify_all();
+}
+
 void StreamServerImpl::accept_clients()
 {
 	for (;;) {
@@ -922,7 +935,7 @@ void StreamServerImpl::begin_frame(Client &client)
 	// Ready for another frame now, while this one goes out: said at the
 	// end of the loop's turn instead, a fast client would have sent it all
 	// and wait for the next with nothing to send.
-	update_demand();
+	demand_ready();
 	std::span<const std::byte> data = frame.data();
 	if (client.live == Client::Live::mkv) {
 		stream_header(client);
