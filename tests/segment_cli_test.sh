@@ -37,6 +37,11 @@ expect_usage_error "first segment exists" "taken-0001.raw exists; use --force" \
 check "no file left by bad arguments" test "$(ls "$work")" = "taken-0001.raw"
 check "help documents --segment" bash -c "'$zcap' record --help | grep -q -- '--segment TIME|SIZE'"
 check "help documents --max-files" bash -c "'$zcap' record --help | grep -q -- '--max-files N'"
+# The bounds are the documented ones (the option's own getopt code once shadowed them: 271).
+check "a thousand files allowed" "$zcap" "${rec[@]}" -q -o "$work/k.raw" --segment 1s --max-files 1000 -n 1
+expect_usage_error "too many files" "from 1 to 1000000" \
+	"${rec[@]}" -o "$work/x.raw" --segment 1s --max-files 1000001
+rm -f "$work"/k-*.raw
 
 # By time, Matroska: 35 frames in 100 ms segments are 10 + 10 + 10 + 5.
 if "$zcap" "${rec[@]}" -o "$work/t.mkv" --segment 100ms -n 35 >"$work/t.out" 2>"$work/t.err"; then

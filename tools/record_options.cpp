@@ -13,9 +13,9 @@ constexpr unsigned kMaxQueueDepth = 256;
 /// Bounds --queue-frames (at most half of this).
 constexpr unsigned kMaxBuffers = 1024;
 /// More segment files than any directory listing stays usable with.
-constexpr unsigned kMaxFiles = 1000000;
+constexpr unsigned kMaxFileCount = 1000000;
 /// More HTTP clients than one server thread sends frames to in time.
-constexpr unsigned kMaxClients = 100000;
+constexpr unsigned kMaxClientCount = 100000;
 
 constexpr const char *kStreamUsage = R"(Usage: zcap stream --listen [ADDR:]PORT [OPTIONS]
 
@@ -297,10 +297,10 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 			break;
 		}
 		case kMaxFiles:
-			o.max_files = unsigned(parse_count(arg, "file count", kMaxFiles));
+			o.max_files = unsigned(parse_count(arg, "file count", kMaxFileCount));
 			break;
 		case kMaxClients:
-			o.max_clients = unsigned(parse_count(arg, "client count", kMaxClients));
+			o.max_clients = unsigned(parse_count(arg, "client count", kMaxClientCount));
 			break;
 		case kStallTimeout:
 			o.stall_timeout =
