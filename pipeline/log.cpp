@@ -2,15 +2,31 @@
 #include <zcap/log.h>
 
 #include <cstdio>
+#include <memory>
+#include <mutex>
 
 namespace zcap {
 
 namespace {
 
-LogHandler &handler()
+/// The handler, replaced under a lock while other threads may log: each
+/// message runs the handler it found, which lives until that call returns.
+struct Installed {
+	std::mutex lock;
+	std::shared_ptr<const LogHandler> handler;
+};
+
+Installed &installed()
 {
-	static LogHandler instance;
+	static Installed instance;
 	return instance;
+}
+
+std::shared_ptr<const LogHandler> handler()
+{
+	Installed &i = installed();
+	std::lock_guard lock(i.lock);
+	return i.handler;
 }
 
 std::string_view prefix(LogLevel level)
@@ -30,13 +46,16 @@ std::string_view prefix(LogLevel level)
 
 void set_log_handler(LogHandler h)
 {
-	handler() = std::move(h);
+	auto replacement = h ? std::make_shared<const LogHandler>(std::move(h)) : nullptr;
+	Installed &i = installed();
+	std::lock_guard lock(i.lock);
+	i.handler.swap(replacement);
 }
 
 void log(LogLevel level, std::string_view message)
 {
-	if (handler()) {
-		handler()(level, message);
+	if (auto h = handler()) {
+		(*h)(level, message);
 		return;
 	}
 	std::string_view p = prefix(level);

@@ -13,8 +13,8 @@ enum class LogLevel { info, warning, error };
 /// from any thread; messages are single lines.
 using LogHandler = std::function<void(LogLevel, std::string_view)>;
 
-/// Replaces the handler; an empty one restores stderr. Not thread-safe
-/// against concurrent logging: install it before starting pipelines.
+/// Replaces the handler; an empty one restores stderr. Safe while other
+/// threads log: a message already being handled finishes with the old one.
 void set_log_handler(LogHandler handler);
 
 void log(LogLevel level, std::string_view message);
