@@ -52,8 +52,7 @@ public:
 	Status finish() override;
 	std::optional<uint32_t> page_offset([[maybe_unused]] uint64_t index) const override
 	{
-		// Payloads start on a block: their memory must start on a page.
-		return out_.direct() ? std::optional<uint32_t>(0) : std::nullopt;
+		return page_offset_;
 	}
 
 private:
@@ -94,6 +93,9 @@ private:
 	std::deque<std::pair<uint64_t, uint32_t>> pending_;
 	uint64_t published_end_ = 0;
 	uint64_t frames_written_ = 0;
+	/// What page_offset() answers, on the source's thread: set by start()
+	/// only, as finish() on the sink's thread closes out_.
+	std::optional<uint32_t> page_offset_;
 };
 
 Status MatroskaSink::start(const StreamInfo &info)
@@ -104,8 +106,11 @@ Status MatroskaSink::start(const StreamInfo &info)
 		return out_.located(s).prefixed(options_.path.string());
 	if (Status s = out_.open(options_, info, stats_); !s)
 		return s;
-	if (out_.direct())
+	if (out_.direct()) {
 		block_ = out_.block();
+		// Payloads start on a block: their memory must start on a page.
+		page_offset_ = 0;
+	}
 	if (!info.frame_rate.unlimited())
 		frame_duration_ms_ = 1000ull * info.frame_rate.den / info.frame_rate.num;
 	published_end_ = header_.bytes.size();
