@@ -39,13 +39,13 @@ public:
 
 	void munmap(void *address, size_t length) override { v4l2_munmap(address, length); }
 
-	int poll(int timeout_ms) override
+	int poll(int timeout_ms, int wake_fd) override
 	{
-		pollfd p{fd_.get(), POLLIN | POLLPRI, 0};
-		int ret = ::poll(&p, 1, timeout_ms);
+		pollfd p[] = {{fd_.get(), POLLIN | POLLPRI, 0}, {wake_fd, POLLIN, 0}};
+		int ret = ::poll(p, 2, timeout_ms);
 		if (ret < 0)
 			return errno == EINTR ? 0 : -errno;
-		return ret == 0 ? 0 : p.revents;
+		return p[0].revents;
 	}
 
 	const std::string &path() const override { return path_; }

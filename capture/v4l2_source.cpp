@@ -3,7 +3,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -99,6 +101,11 @@ std::unique_ptr<V4l2Source> V4l2Source::open(std::unique_ptr<VideoDevice> device
 					     const V4l2SourceOptions &options, Status &status)
 {
 	std::unique_ptr<V4l2Source> source(new V4l2Source(std::move(device), options));
+	source->released_wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	if (!source->released_wake_) {
+		status = Status::from_errno(errno, "eventfd");
+		return nullptr;
+	}
 	for (auto step : {&V4l2Source::query, &V4l2Source::configure, &V4l2Source::setup_buffers}) {
 		status = (source.get()->*step)();
 		if (!status)
@@ -110,12 +117,15 @@ std::unique_ptr<V4l2Source> V4l2Source::open(std::unique_ptr<VideoDevice> device
 V4l2Source::~V4l2Source()
 {
 	stop();
-	if (pinned_) {
-		// A sink still holds a frame in our buffers: freeing them now
-		// would turn a lifetime bug into silent corruption.
-		std::fprintf(stderr, "zcap: V4L2 source destroyed with %u frames in use\n",
-			     pinned_);
-		std::abort();
+	{
+		std::lock_guard lock(released_lock_);
+		if (pinned_) {
+			// A sink still holds a frame in our buffers: freeing them
+			// now would turn a lifetime bug into silent corruption.
+			std::fprintf(stderr, "zcap: V4L2 source destroyed with %u frames in use\n",
+				     pinned_);
+			std::abort();
+		}
 	}
 	release_buffers();
 }
@@ -235,7 +245,7 @@ int V4l2Source::queue(unsigned index)
 	if (memory_ == V4L2_MEMORY_USERPTR && placement_ && !placement_refused_) {
 		// The frame this buffer gets reaches the sinks after the ones
 		// in the buffers queued before it.
-		offset = placement_(in_driver_.load(std::memory_order_relaxed)).value_or(0);
+		offset = placement_(in_driver_).value_or(0);
 	}
 	v4l2_buffer b;
 	v4l2_plane plane;
@@ -252,7 +262,7 @@ int V4l2Source::queue(unsigned index)
 		ret = device_->ioctl(VIDIOC_QBUF, &b);
 	}
 	if (ret == 0)
-		in_driver_.fetch_add(1, std::memory_order_relaxed);
+		++in_driver_;
 	return ret;
 }
 
@@ -322,7 +332,7 @@ Status V4l2Source::try_io(IoMode mode)
 			size_t length = mplane ? plane.length : b.length;
 			off_t offset = mplane ? plane.m.mem_offset : b.m.offset;
 			// vb2 allocates whole pages and maps them: the rest of the
-			// last page is the buffer's unused room (frame.h room_after).
+			// last page is the buffer's unused room (Frame::claim_room_after()).
 			size_t mapped =
 				(length + kPlacementPage - 1) / kPlacementPage * kPlacementPage;
 			void *address = device_->mmap(mapped, offset);
@@ -449,8 +459,9 @@ Status V4l2Source::start()
 
 void V4l2Source::stop()
 {
-	if (streaming_.exchange(false))
+	if (streaming_)
 		stream_off();
+	streaming_ = false;
 }
 
 void V4l2Source::record_sequence(uint32_t sequence)
@@ -476,22 +487,27 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 			: std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
 				  options_.timeout_periods / rate_.value())));
 	while (!stop_flag.load(std::memory_order_relaxed)) {
+		requeue_released();
+		bool all_pinned;
 		{
+			std::lock_guard lock(released_lock_);
+			all_pinned = pinned_ == slots_.size();
+		}
+		if (all_pinned) {
 			// With every buffer pinned nothing can be captured: wait
 			// for a sink to let one go (the driver drops meanwhile).
-			std::unique_lock lock(pinned_lock_);
-			if (pinned_ == slots_.size()) {
-				unpinned_.wait_for(lock, std::chrono::milliseconds(kPollMs));
-				last_frame_ = Clock::now();
-				continue;
-			}
+			pollfd wake{released_wake_.get(), POLLIN, 0};
+			::poll(&wake, 1, kPollMs);
+			last_frame_ = Clock::now();
+			continue;
 		}
-		int revents = device_->poll(kPollMs);
+		int revents = device_->poll(kPollMs, released_wake_.get());
 		if (revents < 0) {
 			error_ = Status::from_errno(-revents, device_->path() + ": poll");
 			return std::nullopt;
 		}
 		if (revents == 0) {
+			// A timeout, or a buffer handed back (queued above).
 			if (Clock::now() - last_frame_ > timeout) {
 				error_ = Status::from_errno(
 					ETIMEDOUT,
@@ -521,7 +537,7 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 							    : device_->path() + ": VIDIOC_DQBUF");
 			return std::nullopt;
 		}
-		in_driver_.fetch_sub(1, std::memory_order_relaxed);
+		--in_driver_;
 		last_frame_ = Clock::now();
 		record_sequence(b.sequence);
 		if (b.flags & V4L2_BUF_FLAG_ERROR) {
@@ -540,7 +556,7 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 		if (drm_)
 			drm_->begin_cpu_access(b.index);
 		{
-			std::lock_guard lock(pinned_lock_);
+			std::lock_guard lock(released_lock_);
 			++pinned_;
 		}
 		stats_.frames.fetch_add(1, std::memory_order_relaxed);
@@ -551,21 +567,37 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 
 void V4l2Source::recycle(FrameSlot &slot) noexcept
 {
-	if (drm_)
-		drm_->end_cpu_access(slot.index());
-	if (streaming_.load()) {
-		// A disconnected node (ENODEV) takes no buffer back; the
-		// capture ends with that error from next_frame().
-		if (int ret = queue(slot.index()); ret < 0 && ret != -ENODEV)
-			log(LogLevel::warning,
-			    fmt::format("{}: cannot queue buffer {} again: {}", device_->path(),
-					slot.index(), errno_text(ret)));
-	}
 	{
-		std::lock_guard lock(pinned_lock_);
+		std::lock_guard lock(released_lock_);
+		released_.push_back(slot.index());
 		--pinned_;
 	}
-	unpinned_.notify_one();
+	// Cannot fail: the counter would need 2^64 - 1 buffers to overflow.
+	const uint64_t one = 1;
+	[[maybe_unused]] ssize_t written = write(released_wake_.get(), &one, sizeof(one));
+}
+
+void V4l2Source::requeue_released()
+{
+	uint64_t wakes;
+	[[maybe_unused]] ssize_t drained = read(released_wake_.get(), &wakes, sizeof(wakes));
+	{
+		std::lock_guard lock(released_lock_);
+		requeue_.swap(released_);
+	}
+	for (unsigned index : requeue_) {
+		if (drm_)
+			drm_->end_cpu_access(index);
+		if (!streaming_)
+			continue;
+		// A disconnected node (ENODEV) takes no buffer back; the
+		// capture ends with that error from DQBUF.
+		if (int ret = queue(index); ret < 0 && ret != -ENODEV)
+			log(LogLevel::warning,
+			    fmt::format("{}: cannot queue buffer {} again: {}", device_->path(),
+					index, errno_text(ret)));
+	}
+	requeue_.clear();
 }
 
 } // namespace zcap

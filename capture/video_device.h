@@ -24,9 +24,10 @@ public:
 	/// Maps a driver buffer (MMAP memory); MAP_FAILED with errno on error.
 	virtual void *mmap(size_t length, off_t offset) = 0;
 	virtual void munmap(void *address, size_t length) = 0;
-	/// Waits up to @p timeout_ms for a buffer: poll(2) revents, 0 on
-	/// timeout, or a negative errno.
-	virtual int poll(int timeout_ms) = 0;
+	/// Waits up to @p timeout_ms for a buffer, or until @p wake_fd (an
+	/// eventfd) is readable: the device's poll(2) revents, 0 on timeout or
+	/// wake-up, or a negative errno.
+	virtual int poll(int timeout_ms, int wake_fd) = 0;
 	/// The node's path, for messages.
 	virtual const std::string &path() const = 0;
 };

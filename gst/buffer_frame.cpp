@@ -30,16 +30,18 @@ public:
 	      // only hands out its data read-only.
 	      slot_(*this, 0,
 		    {const_cast<std::byte *>(frame_.data().data()),
-		     bytes == frame_.data().size() ? bytes + frame_.room_after().size() : bytes},
+		     bytes == frame_.data().size() ? bytes + frame_.room_after_size() : bytes},
 		    frame_.memfd())
 	{
+		// Sinks of other branches may wrap the same frame.
+		frame_.share_room_claim(slot_);
 	}
 
 	/// The bytes @p map of @p buffer holds (the reference is taken over).
 	BufferSlot(GstBuffer *buffer, const GstMapInfo &map)
 	    : buffer_(buffer), map_(map),
 	      // Nothing is written to the mapping: the slot has no room after
-	      // the frame's bytes (Frame::room_after()).
+	      // the frame's bytes (Frame::claim_room_after()).
 	      slot_(*this, 0, {reinterpret_cast<std::byte *>(map.data), map.size}, FdAlias{})
 	{
 	}

@@ -75,7 +75,7 @@ GstMemory *pool_memory_new(zcap::FrameSlot &slot,
 	// The slot's pages are writable; Frame hands out its bytes read-only.
 	auto *data = const_cast<std::byte *>(bytes.data());
 	GstMemory *memory = gst_memory_new_wrapped(GstMemoryFlags(0), data,
-						   bytes.size() + frame.room_after().size(), 0,
+						   bytes.size() + frame.room_after_size(), 0,
 						   bytes.size(), nullptr, nullptr);
 	gst_mini_object_set_qdata(GST_MINI_OBJECT_CAST(memory), hold_quark(),
 				  new PoolHold{std::move(origin), std::move(frame), &slot},
@@ -144,7 +144,7 @@ gboolean start(GstBufferPool *pool)
 	// A page more than a frame, for a frame placed off the page start; the
 	// arena rounds each slice up to a page: the room after a frame then
 	// completes its last filesystem block (4 KiB or less), which is where a
-	// Matroska sink puts its padding (Frame::room_after()).
+	// Matroska sink puts its padding (Frame::claim_room_after()).
 	std::shared_ptr<zcap::FramePool> frames =
 		zcap::FramePool::create(s.size + zcap::kPlacementPage, s.count, status);
 	if (!frames) {
@@ -232,8 +232,11 @@ GstFlowReturn acquire_buffer(GstBufferPool *pool, GstBuffer **buffer,
 			parent_class_of()->release_buffer(pool, *buffer);
 			continue;
 		}
-		if (hold)
+		if (hold) {
 			hold->slot->metadata().sequence = n;
+			// No sink holds the frame any more (release_buffer()).
+			hold->slot->free_room();
+		}
 		++s.lent;
 		return GST_FLOW_OK;
 	}

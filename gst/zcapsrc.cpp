@@ -102,8 +102,10 @@ struct State {
 	std::atomic<uint64_t> frames{0};
 	std::atomic<uint64_t> dropped{0};
 	std::optional<uint64_t> next_sequence; ///< the sequence that follows the last frame
-	/// Read by the source's placement advice, on the streaming thread.
-	uint64_t placement_next = 0;
+	/// The sequence after the last frame pushed, for the source's placement
+	/// advice: asked on the streaming thread within next_frame(), but
+	/// set_caps() may run on another.
+	std::atomic<uint64_t> placement_next{0};
 	uint64_t first_sequence = 0;
 	uint64_t first_timestamp_ns = 0;
 	uint64_t unreported = 0; ///< drops since the last report
@@ -603,11 +605,12 @@ gboolean set_caps(GstBaseSrc *base, GstCaps *caps)
 	origin->regions = source->memory_regions();
 	// A sink downstream may ask where frames should start (a raw file of
 	// frames that are not whole blocks). The source asks on the streaming
-	// thread, within next_frame(), about frames counted from the next.
+	// thread, within next_frame() (also for buffers that downstream let go
+	// on other threads), about frames counted from the next.
 	origin->placement = std::make_shared<FramePlacement>();
 	s.placement_next = 0;
 	source->set_placement([placement = origin->placement, &s](uint64_t ahead) {
-		return placement->offset(s.placement_next + ahead);
+		return placement->offset(s.placement_next.load(std::memory_order_relaxed) + ahead);
 	});
 	s.origin = std::move(origin);
 	s.source = std::move(source);
@@ -668,7 +671,7 @@ GstFlowReturn create(GstPushSrc *push, GstBuffer **out)
 		s.first_timestamp_ns = frame->timestamp_ns();
 	}
 	const uint64_t sequence = frame->sequence();
-	s.placement_next = sequence + 1;
+	s.placement_next.store(sequence + 1, std::memory_order_relaxed);
 	const GstClockTime pts = frame_pts(src, *frame);
 	GstBuffer *buffer = wrap_frame(src, std::move(*frame));
 	GST_BUFFER_PTS(buffer) = pts;

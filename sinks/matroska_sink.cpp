@@ -69,7 +69,8 @@ private:
 	Status append_owned(std::span<const std::byte> bytes);
 	/// Puts a Void after the frame's bytes in its buffer, up to the end of
 	/// the block its tail is in, so that the last block can be written from
-	/// the frame's pages too: returns its size, or 0 without room for it.
+	/// the frame's pages too: returns its size, or 0 without room for it
+	/// (none, or claimed by another sink).
 	size_t pad_in_buffer(const Frame &frame);
 	/// The frame's time since the first frame, never going backwards.
 	uint64_t timestamp_ms(const Frame &frame);
@@ -131,8 +132,12 @@ size_t MatroskaSink::pad_in_buffer(const Frame &frame)
 {
 	size_t tail = frame.data().size() % block_;
 	size_t padding = block_ - tail;
-	std::span<std::byte> room = frame.room_after();
-	if (!tail || padding < 2 || room.size() < padding)
+	if (!tail || padding < 2 || frame.room_after_size() < padding)
+		return 0;
+	// Another sink sharing the frame may have the room: then the tail is
+	// copied into the seam (counted).
+	std::span<std::byte> room = frame.claim_room_after();
+	if (room.empty())
 		return 0;
 	std::vector<std::byte> start = matroska::void_start(padding);
 	std::memcpy(room.data(), start.data(), start.size());

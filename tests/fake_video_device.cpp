@@ -162,6 +162,7 @@ int FakeVideoDevice::queue(v4l2_buffer &b)
 		d.userptrs[b.index] = address;
 	}
 	d.queued.push_back(b.index);
+	d.queue_threads.push_back(std::this_thread::get_id());
 	return 0;
 }
 
@@ -212,13 +213,15 @@ void FakeVideoDevice::munmap(void *, size_t)
 	--driver_->mapped;
 }
 
-int FakeVideoDevice::poll(int timeout_ms)
+int FakeVideoDevice::poll(int timeout_ms, int wake_fd)
 {
 	FakeDriver &d = *driver_;
 	if (!d.script.empty() && !d.queued.empty())
 		return POLLIN;
-	// Nothing to hand out: time passes, as it would in poll(2).
-	std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+	// Nothing to hand out: time passes, as it would in poll(2), unless the
+	// source is woken.
+	pollfd wake{wake_fd, POLLIN, 0};
+	::poll(&wake, 1, timeout_ms);
 	return 0;
 }
 

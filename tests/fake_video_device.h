@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../capture/video_device.h"
@@ -41,6 +42,7 @@ struct FakeDriver {
 	// Observations.
 	std::vector<unsigned long> requests;	    ///< every ioctl, in order
 	std::deque<uint32_t> queued;		    ///< buffer indexes the driver holds
+	std::vector<std::thread::id> queue_threads; ///< the thread of every QBUF
 	std::map<uint32_t, unsigned long> userptrs; ///< last address queued per index
 	uint32_t memory = 0;			    ///< V4L2_MEMORY_* of the buffers
 	uint32_t buffers = 0;			    ///< allocated by REQBUFS
@@ -63,7 +65,7 @@ public:
 	int ioctl(unsigned long request, void *arg) override;
 	void *mmap(size_t length, off_t offset) override;
 	void munmap(void *address, size_t length) override;
-	int poll(int timeout_ms) override;
+	int poll(int timeout_ms, int wake_fd) override;
 	const std::string &path() const override { return path_; }
 
 private:

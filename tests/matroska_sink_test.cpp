@@ -242,6 +242,39 @@ TEST(Matroska, WithoutRoomAfterTheFrameOnlyTailsAreCopiedAtMostATenthOfAPercent)
 		  pattern_md5s(format, kFrames, dir));
 }
 
+TEST(Matroska, TwoSinksSharingFramesPadInTheirBuffersOnceAndBothFilesAreRight)
+{
+	// The room after a frame is one sink's: the other copies the frame's
+	// 2048-byte tail into its seam instead of writing the same bytes.
+	constexpr uint64_t kFrames = 10;
+	const std::array<const char *, 2> names{"a.mkv", "b.mkv"};
+	test::TempDir dir;
+	const FrameFormat format = *packed_format(pixfmt::YUYV, 1920, 1080);
+	Status status;
+	auto source = PatternSource::create(format, {}, 4, status);
+	ASSERT_TRUE(source) << status.message();
+	Pipeline pipeline(*source);
+	for (const char *name : names)
+		pipeline.add_sink(make_disk_sink({.path = dir / name,
+						  .container = Container::matroska,
+						  .queue_depth = 4}),
+				  {.policy = OverflowPolicy::block});
+	std::atomic<bool> stop{false};
+	status = pipeline.run({.frames = kFrames}, stop);
+	ASSERT_TRUE(status) << status.message();
+
+	uint64_t copied = 0;
+	for (size_t i = 0; i < names.size(); ++i) {
+		EXPECT_EQ(pipeline.sink(i).stats().frames.load(), kFrames);
+		copied += pipeline.sink(i).stats().copied_bytes.load();
+	}
+	EXPECT_EQ(copied, kFrames * 2048);
+	const std::vector<std::string> expected = pattern_md5s(format, kFrames, dir);
+	for (const char *name : names)
+		EXPECT_EQ(frame_md5s(fmt::format("-i '{}'", (dir / name).string())), expected)
+			<< name;
+}
+
 TEST(Matroska, FormatsReadersCannotDecodeAreRefusedBeforeTheFileIsMade)
 {
 	test::TempDir dir;

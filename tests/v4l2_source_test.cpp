@@ -6,7 +6,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -130,9 +134,82 @@ TEST_F(V4l2SourceTest, BufferIsQueuedAgainOnlyWhenTheLastReferenceGoes)
 
 	Frame in_flight = *frame; // as an io_uring write would hold it
 	frame.reset();
+	ASSERT_TRUE(source->next_frame(stop_));
 	EXPECT_FALSE(driver_holds(index)) << "queued while a write still reads it";
 	in_flight.reset();
-	EXPECT_TRUE(driver_holds(index));
+	EXPECT_FALSE(driver_holds(index)) << "queued on the thread that dropped the frame";
+	script({{2}});
+	ASSERT_TRUE(source->next_frame(stop_));
+	EXPECT_TRUE(driver_holds(index)) << "queued by the capture thread before it waits";
+}
+
+TEST_F(V4l2SourceTest, FramesDroppedOnASinkThreadAreQueuedByTheCaptureThread)
+{
+	// A capture thread hands every frame to a sink thread, which drops the
+	// last reference while the capture goes on: as in a pipeline.
+	constexpr uint32_t kFrames = 200;
+	auto source = open(IoMode::userptr);
+	ASSERT_TRUE(source);
+	const size_t queued_at_setup = driver_->queue_threads.size();
+	std::thread::id capture_id;
+	std::atomic<unsigned> advice_elsewhere{0};
+	source->set_placement([&](uint64_t ahead) -> std::optional<uint32_t> {
+		if (std::this_thread::get_id() != capture_id)
+			++advice_elsewhere;
+		return uint32_t(ahead % 2 * 2048);
+	});
+	for (uint32_t i = 0; i < kFrames; ++i)
+		script({{i}});
+
+	std::mutex lock;
+	std::condition_variable handed;
+	std::deque<Frame> frames;
+	bool ended = false;
+	std::vector<uint64_t> sequences;
+	std::thread sink([&] {
+		for (;;) {
+			std::unique_lock guard(lock);
+			handed.wait(guard, [&] { return !frames.empty() || ended; });
+			if (frames.empty())
+				return;
+			Frame frame = std::move(frames.front());
+			frames.pop_front();
+			guard.unlock();
+			sequences.push_back(frame.sequence());
+			EXPECT_EQ(first_word(frame), uint32_t(frame.sequence()));
+			frame.reset(); // the last reference, on this thread
+		}
+	});
+	Status started;
+	std::thread capture([&] {
+		capture_id = std::this_thread::get_id();
+		started = source->start();
+		for (uint32_t i = 0; started && i < kFrames; ++i) {
+			std::optional<Frame> frame = source->next_frame(stop_);
+			if (!frame)
+				break;
+			std::lock_guard guard(lock);
+			frames.push_back(std::move(*frame));
+			handed.notify_one();
+		}
+		source->stop();
+		std::lock_guard guard(lock);
+		ended = true;
+		handed.notify_one();
+	});
+	capture.join();
+	sink.join();
+
+	ASSERT_TRUE(started) << started.message();
+	ASSERT_EQ(sequences.size(), kFrames) << source->last_error().message();
+	for (uint32_t i = 0; i < kFrames; ++i)
+		EXPECT_EQ(sequences[i], i);
+	EXPECT_EQ(source->stats().dropped, 0u);
+	// Buffers went round many times, every QBUF on the capture thread.
+	ASSERT_GT(driver_->queue_threads.size(), queued_at_setup + kFrames - kBuffers);
+	for (size_t i = queued_at_setup; i < driver_->queue_threads.size(); ++i)
+		ASSERT_EQ(driver_->queue_threads[i], capture_id) << "QBUF " << i;
+	EXPECT_EQ(advice_elsewhere, 0u) << "placement advice asked off the capture thread";
 }
 
 TEST_F(V4l2SourceTest, UserptrBuffersAreQueuedWhereTheSinksWantTheFrame)
@@ -164,7 +241,9 @@ TEST_F(V4l2SourceTest, UserptrBuffersAreQueuedWhereTheSinksWantTheFrame)
 	EXPECT_EQ(address - reinterpret_cast<uintptr_t>(source->memory_regions()[0].base),
 		  frame->memfd().offset)
 		<< "the file alias points at the frame too";
-	frame.reset(); // queued again, after the three the driver holds
+	frame.reset();
+	script({{1}});
+	ASSERT_TRUE(source->next_frame(stop_)); // queued again, after the three the driver holds
 	EXPECT_EQ(asked.back(), kBuffers - 1);
 	EXPECT_EQ(driver_->userptrs[index], address);
 }
@@ -181,6 +260,8 @@ TEST_F(V4l2SourceTest, DriversThatWantUserptrOnAPageKeepFramesThere)
 	ASSERT_TRUE(frame);
 	const uint32_t index = frame->slot_index();
 	frame.reset();
+	script({{1}});
+	ASSERT_TRUE(source->next_frame(stop_));
 	EXPECT_TRUE(driver_holds(index)) << "queued again, on the page";
 	EXPECT_EQ(driver_->userptrs[index] % 4096, 0u);
 }

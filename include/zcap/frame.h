@@ -66,6 +66,10 @@ public:
 	FdAlias dmabuf() const noexcept { return dmabuf_; }
 	FrameMetadata &metadata() noexcept { return metadata_; }
 	const FrameMetadata &metadata() const noexcept { return metadata_; }
+	/// For an owner that lends the same frame out again without adopt()
+	/// (a GStreamer buffer pool), once it alone holds it: the room after
+	/// the frame's bytes is free for a sink to claim again.
+	void free_room() noexcept { own_room_claimed_.store(false, std::memory_order_relaxed); }
 
 private:
 	friend class Frame;
@@ -77,6 +81,10 @@ private:
 	FdAlias dmabuf_;
 	FrameMetadata metadata_;
 	std::atomic<uint32_t> refs_{0};
+	/// Whether a sink has taken the room after the frame (claim_room_after()):
+	/// this slot's own flag, or that of the frame whose pages it wraps.
+	std::atomic<bool> own_room_claimed_{false};
+	std::atomic<bool> *room_claimed_ = &own_room_claimed_;
 };
 
 /// A reference-counted handle to a captured frame. Copying a Frame copies a
@@ -92,6 +100,7 @@ public:
 	static Frame adopt(FrameSlot &slot) noexcept
 	{
 		slot.refs_.store(1, std::memory_order_relaxed);
+		slot.free_room();
 		return Frame(&slot);
 	}
 
@@ -123,15 +132,27 @@ public:
 	{
 		return slot_->memory_.subspan(slot_->metadata_.offset, slot_->metadata_.bytes_used);
 	}
-	/// The rest of the frame's buffer after its bytes, which belongs to no
-	/// frame. A container sink may write padding there so that the frame's
-	/// last, partial block goes to disk straight from these pages. What it
-	/// writes must depend only on the frame's size, so that sinks sharing
-	/// the frame write the same bytes.
-	std::span<std::byte> room_after() const noexcept
+	/// How many bytes of the frame's buffer follow its bytes (see
+	/// claim_room_after()).
+	size_t room_after_size() const noexcept { return room_after().size(); }
+	/// The rest of the frame's buffer after its bytes, writable, to the
+	/// first caller of all that share the frame; empty for the others. A
+	/// container sink may write padding there so that the frame's last,
+	/// partial block goes to disk straight from these pages; a sink that
+	/// gets no room copies that block instead. Only one sink writes there,
+	/// however many share the frame.
+	std::span<std::byte> claim_room_after() const noexcept
 	{
-		return slot_->memory_.subspan(slot_->metadata_.offset +
-					      slot_->metadata_.bytes_used);
+		if (slot_->room_claimed_->exchange(true, std::memory_order_relaxed))
+			return {};
+		return room_after();
+	}
+	/// Makes @p wrapper, a slot over this frame's pages, share the claim
+	/// on the room after them: a sink that claims it through either frame
+	/// has it alone.
+	void share_room_claim(FrameSlot &wrapper) const noexcept
+	{
+		wrapper.room_claimed_ = slot_->room_claimed_;
 	}
 	/// Where the memfd holds the frame's bytes (frame pool, USERPTR capture).
 	FdAlias memfd() const noexcept { return at_frame(slot_->memfd_); }
@@ -152,6 +173,11 @@ public:
 
 private:
 	explicit Frame(FrameSlot *slot) noexcept : slot_(slot) {}
+	std::span<std::byte> room_after() const noexcept
+	{
+		return slot_->memory_.subspan(slot_->metadata_.offset +
+					      slot_->metadata_.bytes_used);
+	}
 	FdAlias at_frame(FdAlias buffer) const noexcept
 	{
 		if (buffer.valid())

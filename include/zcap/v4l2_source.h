@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15,6 +14,7 @@
 
 #include <zcap/buffer_arena.h>
 #include <zcap/source.h>
+#include <zcap/unique_fd.h>
 
 namespace zcap {
 
@@ -47,9 +47,13 @@ struct V4l2SourceOptions {
 };
 
 /// Captures from a V4L2 device. Buffers are pinned: a dequeued buffer is
-/// queued back (VIDIOC_QBUF) only when the last reference to its frame is
-/// dropped, by sinks and by I/O in flight. When every buffer is pinned the
-/// driver itself drops frames; the gaps in the device's sequence numbers are
+/// queued back (VIDIOC_QBUF) only once the last reference to its frame is
+/// dropped, by sinks and by I/O in flight. Whichever thread drops it only
+/// hands the buffer back (a list and an eventfd); the thread that calls
+/// next_frame() queues it again before it waits for the next frame, as
+/// libcamera and PipeWire do, so that every ioctl, the placement advice and
+/// its state stay on that one thread. When every buffer is pinned the driver
+/// itself drops frames; the gaps in the device's sequence numbers are
 /// counted in stats().dropped.
 class V4l2Source final : public Source, public FrameOwner {
 public:
@@ -65,6 +69,8 @@ public:
 	std::vector<MemoryRegion> memory_regions() const override;
 	/// USERPTR only: each buffer is queued with its frame placed where the
 	/// sinks want it (placement.h), the driver's queue counted as ahead.
+	/// The advice is asked on the thread that calls start() and
+	/// next_frame(), never while they run on another.
 	void set_placement(PlacementAdvice advice) override { placement_ = std::move(advice); }
 	Status start() override;
 	std::optional<Frame> next_frame(const std::atomic<bool> &stop) override;
@@ -72,6 +78,7 @@ public:
 	Status last_error() const override { return error_; }
 	const SourceStats &stats() const override { return stats_; }
 
+	/// From any thread: hands the buffer back to the capture thread.
 	void recycle(FrameSlot &slot) noexcept override;
 
 	IoMode io_mode() const { return io_; }
@@ -97,6 +104,9 @@ private:
 	void stream_off();
 	void fill_buffer(v4l2_buffer &buffer, v4l2_plane &plane, unsigned index) const;
 	void record_sequence(uint32_t sequence);
+	/// On the capture thread: queues again every buffer whose frame was
+	/// let go since the last call.
+	void requeue_released();
 
 	std::unique_ptr<VideoDevice> device_;
 	V4l2SourceOptions options_;
@@ -120,14 +130,18 @@ private:
 	std::vector<std::unique_ptr<FrameSlot>> slots_;
 	std::vector<size_t> lengths_; ///< the buffer length given to QBUF
 
+	// The capture thread's (start(), next_frame(), stop()).
 	PlacementAdvice placement_;
-	bool placement_refused_ = false;     ///< the driver wants buffers on a page
-	std::atomic<unsigned> in_driver_{0}; ///< buffers queued and not yet dequeued
+	bool placement_refused_ = false; ///< the driver wants buffers on a page
+	unsigned in_driver_ = 0;	 ///< buffers queued and not yet dequeued
+	bool streaming_ = false;
+	std::vector<unsigned> requeue_; ///< released_, taken over to be queued
 
-	std::atomic<bool> streaming_{false};
-	std::mutex pinned_lock_;
-	std::condition_variable unpinned_;
-	unsigned pinned_ = 0; ///< buffers lent out as frames
+	// Handed from the threads that drop frames to the capture thread.
+	UniqueFd released_wake_; ///< eventfd, written for each released buffer
+	std::mutex released_lock_;
+	std::vector<unsigned> released_; ///< buffers to queue again
+	unsigned pinned_ = 0;		 ///< buffers lent out as frames
 	std::optional<uint64_t> last_sequence_;
 	std::chrono::steady_clock::time_point last_frame_;
 	Status error_;
