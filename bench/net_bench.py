@@ -75,7 +75,7 @@ STOP_TIMEOUT_S = 15.0
 # dropped): a client more than 2 buffers behind resumes at the newest.
 GST_QUEUE = ("units-soft-max=2", "recover-policy=latest")
 PACED_FPS = 1000  # zcap's highest paced rate: 4.15 GB/s of frames
-ZCAP_MAX_SEND = 1 << 20  # sinks/stream_server.cpp kMaxSend: a payload send()'s limit
+ZCAP_MAX_SEND = 1 << 20  # sinks/net/connection.cpp kMaxSend: a payload send()'s limit
 
 TARGET_VS_GST = 1.0  # zcap auto's throughput at least tcpserversink's
 

@@ -203,7 +203,8 @@ int record(const RecordOptions &o)
 		fmt::print("recording {} to {}\n", source->description(), o.output.string());
 	if (!o.quiet && sinks.server && o.serve)
 		fmt::print("serving {} at http://{}:{}/live.mkv (also /live.raw, /recordings/)\n",
-			   source->description(), listen_host(*o.serve), sinks.server->port());
+			   source->description(), Endpoint::parse(*o.serve).url_host(),
+			   sinks.server->port());
 	std::fflush(stdout);
 	Progress progress(sinks.counted(), !o.quiet && isatty(STDERR_FILENO));
 	double cpu_before = cpu_seconds();

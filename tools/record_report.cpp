@@ -89,13 +89,6 @@ double cpu_seconds()
 	       double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-std::string listen_host(const std::string &listen)
-{
-	size_t colon = listen.rfind(':');
-	std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
-	return host.empty() ? "127.0.0.1" : host;
-}
-
 void write_stats_json(const std::filesystem::path &path, const RunReport &r)
 {
 	const FrameFormat f = r.source.format();

@@ -44,9 +44,6 @@ struct RunReport {
 /// CPU time this process has used, user and system.
 double cpu_seconds();
 
-/// The host part of --serve/--listen's [ADDR:]PORT, for the URL to print.
-std::string listen_host(const std::string &listen);
-
 /// --stats-json: the run's numbers for programs.
 void write_stats_json(const std::filesystem::path &path, const RunReport &r);
 

@@ -29,6 +29,18 @@ enum class NetPath : uint8_t {
 std::optional<NetPath> parse_net_path(std::string_view name);
 std::string_view net_path_name(NetPath path);
 
+/// "[ADDR:]PORT" (--listen, --serve) or "HOST:PORT" (--connect), split at
+/// the last colon; the one reading of these the server and the CLI share.
+struct Endpoint {
+	std::string host; ///< an IPv6 address without its brackets; empty when left out
+	std::string port;
+	bool has_host = false; ///< the text had a colon
+
+	static Endpoint parse(std::string_view text);
+	/// The host for a URL: an IPv6 address in brackets, 127.0.0.1 when left out.
+	std::string url_host() const;
+};
+
 struct StreamServerOptions {
 	/// [ADDR:]PORT to listen on; ADDR defaults to 127.0.0.1, PORT 0 picks one;
 	/// empty: no listening (push only).
