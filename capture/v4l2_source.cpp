@@ -33,27 +33,6 @@ uint32_t buf_type(bool mplane)
 	return mplane ? V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE : V4L2_BUF_TYPE_VIDEO_CAPTURE;
 }
 
-/// The frame layout the driver reports: bytesperline and sizeimage as given,
-/// planes for the formats zcap knows, one plane for the others (MJPEG, ...).
-FrameFormat frame_format(uint32_t fourcc, uint32_t width, uint32_t height, uint32_t stride,
-			 uint32_t size_image)
-{
-	FrameFormat f;
-	f.fourcc = fourcc;
-	f.width = width;
-	f.height = height;
-	f.num_planes = 1;
-	f.planes[0] = {0, stride, stride * height};
-	if (fourcc == pixfmt::NV12) {
-		f.num_planes = 2;
-		f.planes[1] = {stride * height, stride, stride * height / 2};
-	}
-	if (f.planes[0].stride == 0)
-		f.planes[0].size = size_image;
-	f.size_image = size_image;
-	return f;
-}
-
 std::string errno_text(int negative_errno)
 {
 	return std::strerror(-negative_errno);
@@ -201,7 +180,7 @@ Status V4l2Source::configure()
 	uint32_t size = mplane ? fmt.fmt.pix_mp.plane_fmt[0].sizeimage : fmt.fmt.pix.sizeimage;
 	if (size == 0)
 		return Status::invalid(device_->path() + ": the driver reports a zero image size");
-	format_ = frame_format(fourcc, width, height, stride, size);
+	format_ = driver_format(fourcc, width, height, stride, size);
 
 	v4l2_streamparm parm{};
 	parm.type = type_;

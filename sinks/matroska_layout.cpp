@@ -18,17 +18,6 @@ constexpr size_t kSeekHeadRoom = 128;
 /// Matroska's epoch for DateUTC: 2001-01-01T00:00:00 UTC, in Unix seconds.
 constexpr int64_t kMatroskaEpoch = 978307200;
 
-/// The fourccs FFmpeg and GStreamer look up for V_UNCOMPRESSED ColourSpace.
-struct RawCodec {
-	uint32_t fourcc;
-	uint32_t colour_space;
-};
-constexpr RawCodec kRawCodecs[] = {
-	{pixfmt::YUYV, fourcc('Y', 'U', 'Y', '2')}, {pixfmt::UYVY, fourcc('U', 'Y', 'V', 'Y')},
-	{pixfmt::NV12, fourcc('N', 'V', '1', '2')}, {pixfmt::GREY, fourcc('Y', '8', '0', '0')},
-	{pixfmt::RGB24, fourcc('R', 'G', 'B', 24)}, {pixfmt::BGRA, fourcc('B', 'G', 'R', 'A')},
-};
-
 } // namespace
 
 Status codec_for(uint32_t code, TrackCodec &codec)
@@ -37,14 +26,13 @@ Status codec_for(uint32_t code, TrackCodec &codec)
 		codec = {"V_MJPEG", 0};
 		return {};
 	}
-	for (const RawCodec &raw : kRawCodecs) {
-		if (raw.fourcc == code) {
-			codec = {"V_UNCOMPRESSED", raw.colour_space};
-			return {};
-		}
+	if (const PixelFormatInfo *info = format_info(code); info && info->matroska) {
+		codec = {"V_UNCOMPRESSED", info->matroska};
+		return {};
 	}
-	return Status::invalid(fmt::format("Matroska readers cannot decode {} frames; record "
-					   "them with --container raw",
+	return Status::invalid(fmt::format("no Matroska reader decodes {} frames (neither FFmpeg "
+					   "nor GStreamer's matroskademux); record them with "
+					   "--container raw",
 					   fourcc_name(code)));
 }
 

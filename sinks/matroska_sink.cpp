@@ -104,7 +104,7 @@ Status MatroskaSink::start(const StreamInfo &info)
 	if (Status s = matroska::file_header(info.format, info.frame_rate,
 					     std::chrono::system_clock::now(), header_);
 	    !s)
-		return out_.located(s).prefixed(options_.path.string());
+		return s.prefixed(options_.path.string());
 	if (Status s = out_.open(options_, info, stats_); !s)
 		return s;
 	if (out_.direct()) {
