@@ -273,6 +273,11 @@ bool check_layout(const FrameFormat &format, std::span<const std::byte> buffer)
 
 } // namespace
 
+bool renders(uint32_t fourcc)
+{
+	return bytes_per_pixel(fourcc) != 0;
+}
+
 void render(const FrameFormat &format, uint64_t sequence, std::span<std::byte> out)
 {
 	if (!check_layout(format, out))

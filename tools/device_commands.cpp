@@ -35,6 +35,29 @@ int devices_main(int argc, char **argv)
 	return kExitOk;
 }
 
+namespace {
+
+/// Every format of the table: its names, planes, and who reads it in Matroska.
+void print_known_formats()
+{
+	for (const PixelFormatInfo &f : pixel_formats()) {
+		std::string names = *f.alias ? fmt::format("{} ({})", f.name, f.alias) : f.name;
+		std::string planes = f.num_buffers > 1 ? fmt::format("{} planes in {} buffers",
+								     f.num_planes, f.num_buffers)
+						       : fmt::format("{} plane{}", f.num_planes,
+								     f.num_planes > 1 ? "s" : "");
+		std::string readers;
+		if (*f.ffmpeg_reads)
+			readers = fmt::format("FFmpeg ({})", f.ffmpeg_reads);
+		if (f.gstreamer_reads)
+			readers += readers.empty() ? "GStreamer" : ", GStreamer";
+		fmt::print("{:<16} {:<22} Matroska: {}\n", names, planes,
+			   readers.empty() ? "no reader (--container raw)" : readers);
+	}
+}
+
+} // namespace
+
 int formats_main(int argc, char **argv)
 {
 	std::string device;
@@ -42,8 +65,10 @@ int formats_main(int argc, char **argv)
 		std::string_view arg = argv[i];
 		if (arg == "-h" || arg == "--help") {
 			fmt::print(
-				"Usage: zcap formats -d DEVICE\n\nLists the pixel formats, frame "
-				"sizes and frame rates a capture node offers.\n");
+				"Usage: zcap formats [-d DEVICE]\n\nLists the pixel formats, frame "
+				"sizes and frame rates a capture node offers; without a device,\n"
+				"the formats zcap knows the layout of, with the readers of their\n"
+				"Matroska files. Either way, the names are what --format takes.\n");
 			return kExitOk;
 		}
 		if ((arg == "-d" || arg == "--device") && i + 1 < argc) {
@@ -56,8 +81,8 @@ int formats_main(int argc, char **argv)
 		return kExitUsage;
 	}
 	if (device.empty()) {
-		fmt::print(stderr, "zcap formats: no device: use -d /dev/videoN\n");
-		return kExitUsage;
+		print_known_formats();
+		return kExitOk;
 	}
 	Status status;
 	auto formats = list_v4l2_formats(device, status);

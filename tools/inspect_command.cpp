@@ -71,8 +71,8 @@ InspectOptions parse_options(int argc, char **argv)
 		case 'f':
 			code = parse_fourcc(arg);
 			if (!code)
-				throw UsageError(fmt::format("unknown format '{}': expected YUYV, "
-							     "UYVY, NV12, GREY, RGB24 or BGRA",
+				throw UsageError(fmt::format("unknown format '{}': expected a "
+							     "name from zcap formats",
 							     arg));
 			break;
 		case kSize:
@@ -100,10 +100,7 @@ InspectOptions parse_options(int argc, char **argv)
 		auto [w, h] = *size;
 		o.raw = packed_format(*code, w, h);
 		if (!o.raw)
-			throw UsageError(
-				fmt::format("{} cannot be {}x{}: chroma-subsampled formats "
-					    "need an even width (NV12 also an even height)",
-					    fourcc_name(*code), w, h));
+			throw UsageError(size_refusal(*code, w, h));
 	}
 	return o;
 }

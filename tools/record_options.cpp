@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <zcap/pattern.h>
+
 namespace zcap::cli {
 
 namespace {
@@ -58,8 +60,9 @@ Options:
                          /dev/videoN: that V4L2 device
   -d, --device DEV       the V4L2 device to record (same as --source DEV)
       --size WxH         frame size (a camera's current size, else 1280x720)
-  -f, --format FOURCC    YUYV, UYVY, NV12, GREY, RGB24, BGRA, or any fourcc
-                         the camera offers (a camera's current one, else YUYV)
+  -f, --format FOURCC    a fourcc or name (zcap formats lists them: YUYV, I420,
+                         NV12, Y16, BGR24, ...) or any fourcc the camera
+                         offers (a camera's current one, else YUYV)
       --fps N|N/M|max    frame rate (a camera's current one, else 30); 'max':
                          the pattern as fast as the disk takes frames
       --io MODE          how a camera shares buffers: auto (default: userptr,
@@ -206,14 +209,19 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 			break;
 		case 'f': {
 			auto code = parse_fourcc(arg);
-			// Cameras may offer formats zcap has no name for (MJPG, ...).
-			if (!code && arg.size() == 4)
-				code = fourcc(arg[0], arg[1], arg[2], arg[3]);
+			// Cameras may offer formats zcap has no name for (MJPG, ...);
+			// V4L2 pads short fourccs with spaces.
+			if (!code && !arg.empty() && arg.size() <= 4) {
+				std::string padded(arg);
+				padded.resize(4, ' ');
+				code = fourcc(padded[0], padded[1], padded[2], padded[3]);
+			}
 			if (!code)
-				throw UsageError(
-					fmt::format("unknown format '{}': expected YUYV, UYVY, "
-						    "NV12, GREY, RGB24, BGRA or a fourcc",
-						    arg));
+				throw UsageError(fmt::format(
+					"unknown format '{}': expected a fourcc or a "
+					"name from zcap formats (YUYV, I420, NV12, Y16, "
+					"BGR24, ...)",
+					arg));
 			o.fourcc = *code;
 			break;
 		}
@@ -351,14 +359,11 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 	if (o.source == "pattern" || o.source == "auto") {
 		uint32_t code = o.fourcc.value_or(pixfmt::YUYV);
 		auto [w, h] = o.size.value_or(std::pair(kDefaultWidth, kDefaultHeight));
-		if (!packed_format(code, 2, 2))
+		if (!pattern::renders(code))
 			throw UsageError(fmt::format("the built-in pattern cannot make {}",
 						     fourcc_name(code)));
 		if (!packed_format(code, w, h))
-			throw UsageError(
-				fmt::format("{} cannot be {}x{}: chroma-subsampled formats "
-					    "need an even width (NV12 also an even height)",
-					    fourcc_name(code), w, h));
+			throw UsageError(size_refusal(code, w, h));
 	}
 	return o;
 }

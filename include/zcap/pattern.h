@@ -14,6 +14,9 @@ namespace zcap::pattern {
 /// white squares. A frame's bytes depend only on (format, sequence), so tests
 /// can check every byte written.
 
+/// Whether the pattern can be drawn in @p fourcc.
+bool renders(uint32_t fourcc);
+
 /// Renders frame @p sequence from scratch into @p out (format.size_image
 /// bytes). The reference: slow, simple, used by tests and to seed buffers.
 void render(const FrameFormat &format, uint64_t sequence, std::span<std::byte> out);
