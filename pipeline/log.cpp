@@ -2,31 +2,25 @@
 #include <zcap/log.h>
 
 #include <cstdio>
-#include <memory>
 #include <mutex>
+#include <shared_mutex>
 
 namespace zcap {
 
 namespace {
 
-/// The handler, replaced under a lock while other threads may log: each
-/// message runs the handler it found, which lives until that call returns.
+/// The handler: messages run it under a shared lock, so that replacing it
+/// waits until no message is being handled by the one it replaces (whose
+/// state, a test's capture say, may go away right after).
 struct Installed {
-	std::mutex lock;
-	std::shared_ptr<const LogHandler> handler;
+	std::shared_mutex lock;
+	LogHandler handler;
 };
 
 Installed &installed()
 {
 	static Installed instance;
 	return instance;
-}
-
-std::shared_ptr<const LogHandler> handler()
-{
-	Installed &i = installed();
-	std::lock_guard lock(i.lock);
-	return i.handler;
 }
 
 std::string_view prefix(LogLevel level)
@@ -46,16 +40,17 @@ std::string_view prefix(LogLevel level)
 
 void set_log_handler(LogHandler h)
 {
-	auto replacement = h ? std::make_shared<const LogHandler>(std::move(h)) : nullptr;
 	Installed &i = installed();
-	std::lock_guard lock(i.lock);
-	i.handler.swap(replacement);
+	std::unique_lock lock(i.lock);
+	i.handler.swap(h);
 }
 
 void log(LogLevel level, std::string_view message)
 {
-	if (auto h = handler()) {
-		(*h)(level, message);
+	Installed &i = installed();
+	std::shared_lock lock(i.lock);
+	if (i.handler) {
+		i.handler(level, message);
 		return;
 	}
 	std::string_view p = prefix(level);

@@ -14,7 +14,8 @@ enum class LogLevel { info, warning, error };
 using LogHandler = std::function<void(LogLevel, std::string_view)>;
 
 /// Replaces the handler; an empty one restores stderr. Safe while other
-/// threads log: a message already being handled finishes with the old one.
+/// threads log: it returns once no message is being handled by the old
+/// one. A handler must not call set_log_handler() or log().
 void set_log_handler(LogHandler handler);
 
 void log(LogLevel level, std::string_view message);
