@@ -28,6 +28,11 @@ using Clock = std::chrono::steady_clock;
 /// How long one wait for a frame lasts before the stop flag is looked at.
 constexpr int kPollMs = 50;
 
+/// The largest step between two of the device's 32-bit sequence numbers
+/// that counts as forward (with the frames between lost); a larger one is
+/// the number going back.
+constexpr uint32_t kMaxSequenceStep = 1u << 31;
+
 uint32_t buf_type(bool mplane)
 {
 	return mplane ? V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE : V4L2_BUF_TYPE_VIDEO_CAPTURE;
@@ -446,13 +451,18 @@ void V4l2Source::stop()
 void V4l2Source::record_sequence(uint32_t sequence)
 {
 	// The driver numbers every frame it captured, the ones it had to drop
-	// for want of a queued buffer too: a gap is frames lost.
+	// for want of a queued buffer too: a gap is frames lost. A number that
+	// repeats or goes back (vivid's, on a loaded host) loses none; frames
+	// keep numbers of their own.
 	uint64_t extended = sequence;
 	if (last_sequence_) {
-		uint32_t gap = sequence - uint32_t(*last_sequence_) - 1;
-		stats_.dropped.fetch_add(gap, std::memory_order_relaxed);
-		extended = *last_sequence_ + 1 + gap;
+		const uint32_t step = sequence - last_device_sequence_;
+		const bool forward = step != 0 && step <= kMaxSequenceStep;
+		if (forward)
+			stats_.dropped.fetch_add(step - 1, std::memory_order_relaxed);
+		extended = *last_sequence_ + (forward ? step : 1);
 	}
+	last_device_sequence_ = sequence;
 	last_sequence_ = extended;
 }
 

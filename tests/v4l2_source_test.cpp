@@ -297,6 +297,23 @@ TEST_F(V4l2SourceTest, SequenceWrapIsNotADrop)
 	EXPECT_EQ(source->stats().dropped, 0u);
 }
 
+TEST_F(V4l2SourceTest, RepeatedOrBackwardSequencesAreNoDrops)
+{
+	auto source = open();
+	ASSERT_TRUE(source);
+	script({{5}, {5}, {7}, {4}, {5}});
+	ASSERT_TRUE(source->start());
+	std::vector<uint64_t> sequences;
+	for (int i = 0; i < 5; ++i) {
+		auto frame = source->next_frame(stop_);
+		ASSERT_TRUE(frame);
+		sequences.push_back(frame->sequence());
+	}
+	// Each frame a number of its own, in order; only 6 was lost.
+	EXPECT_EQ(sequences, (std::vector<uint64_t>{5, 6, 8, 9, 10}));
+	EXPECT_EQ(source->stats().dropped, 1u);
+}
+
 TEST_F(V4l2SourceTest, CorruptBuffersAreCountedSkippedAndRequeued)
 {
 	auto source = open();

@@ -140,9 +140,10 @@ private:
 	// Handed from the threads that drop frames to the capture thread.
 	UniqueFd released_wake_; ///< eventfd, written for each released buffer
 	std::mutex released_lock_;
-	std::vector<unsigned> released_; ///< buffers to queue again
-	unsigned pinned_ = 0;		 ///< buffers lent out as frames
-	std::optional<uint64_t> last_sequence_;
+	std::vector<unsigned> released_;	///< buffers to queue again
+	unsigned pinned_ = 0;			///< buffers lent out as frames
+	std::optional<uint64_t> last_sequence_; ///< of the last frame, extended to 64 bits
+	uint32_t last_device_sequence_ = 0;	///< what the driver said for it
 	std::chrono::steady_clock::time_point last_frame_;
 	Status error_;
 	SourceStats stats_;
