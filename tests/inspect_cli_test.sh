@@ -49,10 +49,15 @@ check "zcap recording: 1 s long, no gaps" \
 check "text output says finished" bash -c "'$zcap' inspect '$work/a.mkv' | grep -qx 'finished cleanly: Segment size known, Cues present, Duration present'"
 check "text output counts frames" bash -c "'$zcap' inspect '$work/a.mkv' | grep -qx 'frames: 30 (30 SimpleBlocks)'"
 
-# A recording killed mid-way: unknown sizes, no Cues, preallocated zeros.
-"$zcap" record -q -o "$work/k.mkv" --size 640x480 -t 20s &
+# A recording killed mid-way, once it holds 11 frames however long a loaded
+# machine takes (a minute at most: no hang): unknown sizes, no Cues,
+# preallocated zeros.
+"$zcap" record -q -o "$work/k.mkv" --size 640x480 -t 120s &
 pid=$!
-sleep 1.5
+for _ in $(seq 600); do
+	(($(json "$work/k.mkv" "s['frames']" 2>/dev/null || echo 0) > 10)) && break
+	sleep 0.1
+done
 kill -9 $pid
 wait $pid 2>/dev/null
 frames=$(json "$work/k.mkv" "s['frames']")

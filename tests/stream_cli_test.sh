@@ -94,19 +94,20 @@ start_server --request-timeout 200ms --stall-timeout 300ms -t 3s
 python3 - "$port" >"$work/timeouts.out" <<'PY'
 import socket, sys, time
 port = int(sys.argv[1])
+start = time.monotonic()  # before the server can have accepted it
 idle = socket.create_connection(("127.0.0.1", port), timeout=10)
 stalled = socket.socket()
 stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 stalled.connect(("127.0.0.1", port))
 stalled.sendall(b"GET /live.raw HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-start = time.monotonic()
 idle.recv(1)
 print(f"idle {time.monotonic() - start:.2f}")
 time.sleep(2)
 PY
 idle=$(awk '/^idle/ {print $2}' "$work/timeouts.out")
+# Not before 0.2 s; how long after depends on the machine's load.
 check "request-timeout: a silent client is dropped after 0.2 s (got ${idle:-none})" \
-	python3 -c "import sys; sys.exit(not 0.1 <= float('${idle:-9}') <= 1.0)"
+	python3 -c "import sys; sys.exit(not 0.2 <= float('${idle:-0}'))"
 wait $server
 server=""
 check "request-timeout: the summary says why" grep -q "(no request) via copy: .*; no request in time" "$work/serve.out"

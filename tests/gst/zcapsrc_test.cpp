@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -367,6 +368,7 @@ TEST(ZcapSrc, DropsWhileDownstreamHoldsAllBuffersAreReported)
 			       "fakesink name=sink sync=false",
 			       kBuffers));
 	std::mutex lock;
+	std::condition_variable all_held;
 	std::vector<GstBuffer *> held;
 	std::vector<uint64_t> offsets;
 	p.on_buffer([&](GstBuffer *buffer) {
@@ -374,10 +376,17 @@ TEST(ZcapSrc, DropsWhileDownstreamHoldsAllBuffersAreReported)
 		offsets.push_back(GST_BUFFER_OFFSET(buffer));
 		if (held.size() < kBuffers && offsets.size() <= kBuffers)
 			held.push_back(gst_buffer_ref(buffer));
+		all_held.notify_one();
 	});
+	// Held for kHold from when all are held, however late a loaded machine
+	// gets there: at 100 fps the source then drops a frame every 10 ms of
+	// it (it catches up on the frames that fell due).
 	std::thread release([&] {
+		std::unique_lock guard(lock);
+		all_held.wait(guard, [&] { return held.size() == kBuffers; });
+		guard.unlock();
 		std::this_thread::sleep_for(kHold);
-		std::lock_guard guard(lock);
+		guard.lock();
 		for (GstBuffer *b : held)
 			gst_buffer_unref(b);
 		held.clear();
@@ -389,9 +398,8 @@ TEST(ZcapSrc, DropsWhileDownstreamHoldsAllBuffersAreReported)
 	guint64 dropped = 0, frames = 0;
 	g_object_get(p.element("src"), "dropped", &dropped, "frames", &frames, nullptr);
 	EXPECT_EQ(frames, 12u);
-	// 100 fps for the time the buffers were held, less a loaded machine's
-	// share.
-	EXPECT_GE(dropped, 10u);
+	// 100 fps for the time the buffers were held.
+	EXPECT_GE(dropped, uint64_t(kHold / std::chrono::milliseconds(10)) - 1);
 	ASSERT_GE(offsets.size(), 12u);
 	EXPECT_EQ(offsets.back() + 1 - offsets.size(), dropped) << "the gaps in the offsets";
 
@@ -436,9 +444,9 @@ TEST(ZcapSrc, StoppingUnblocksASourceWaitingForBuffers)
 		std::this_thread::sleep_for(std::chrono::milliseconds(10));
 	}
 	std::this_thread::sleep_for(std::chrono::milliseconds(100));
-	const auto start = std::chrono::steady_clock::now();
+	// Returns at all (a source that were not unblocked would hang here
+	// until the suite's timeout).
 	EXPECT_EQ(gst_element_set_state(p.get(), GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
-	EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 	EXPECT_EQ(held.size(), 2u) << "two buffers, then the source waited";
 	for (GstBuffer *b : held)
 		gst_buffer_unref(b);
