@@ -18,8 +18,10 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -29,6 +31,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -40,6 +43,7 @@
 #include <zcap/unique_fd.h>
 #include <zcap/v4l2_source.h>
 
+#include "../../capture/video_device.h"
 #include "guest_checks.h"
 #include "test_files.h"
 
@@ -399,7 +403,129 @@ std::vector<MatrixCase> matrix_cases()
 
 class GuestCaptureMatrix : public testing::TestWithParam<MatrixCase> {};
 
+/// The real device, noting the thread of every VIDIOC_QBUF.
+class QueueThreadDevice final : public VideoDevice {
+public:
+	explicit QueueThreadDevice(std::unique_ptr<VideoDevice> device) : device_(std::move(device))
+	{
+	}
+
+	int ioctl(unsigned long request, void *arg) override
+	{
+		if (request == VIDIOC_QBUF) {
+			std::lock_guard lock(lock_);
+			queue_threads_.push_back(std::this_thread::get_id());
+		}
+		return device_->ioctl(request, arg);
+	}
+	void *mmap(size_t length, off_t offset) override { return device_->mmap(length, offset); }
+	void munmap(void *address, size_t length) override { device_->munmap(address, length); }
+	int poll(int timeout_ms, int wake_fd) override
+	{
+		return device_->poll(timeout_ms, wake_fd);
+	}
+	const std::string &path() const override { return device_->path(); }
+
+	std::vector<std::thread::id> queue_threads()
+	{
+		std::lock_guard lock(lock_);
+		return queue_threads_;
+	}
+
+private:
+	std::unique_ptr<VideoDevice> device_;
+	std::mutex lock_;
+	std::vector<std::thread::id> queue_threads_;
+};
+
 } // namespace
+
+// The last reference to a frame is dropped on a sink's thread while vivid
+// streams: the buffer goes back to the capture thread, which alone queues
+// it (VIDIOC_QBUF) and asks where the next frame should start.
+TEST(GuestCapture, BuffersDroppedOnASinkThreadAreQueuedByTheCaptureThread)
+{
+	constexpr uint64_t kFrames = 30;
+	/// Frames the sink thread holds before it lets the oldest go.
+	constexpr size_t kHeld = 3;
+	Status status;
+	auto real = open_video_device(kSinglePlanarNode, status);
+	ASSERT_TRUE(real) << status.message();
+	auto owned = std::make_unique<QueueThreadDevice>(std::move(real));
+	QueueThreadDevice &device = *owned;
+	V4l2SourceOptions options;
+	options.device = kSinglePlanarNode;
+	options.fourcc = pixfmt::YUYV;
+	options.width = kWidth;
+	options.height = kHeight;
+	options.rate = kRate;
+	options.io = IoMode::userptr;
+	options.buffers = kHeld + kSpareBuffers;
+	auto source = V4l2Source::open(std::move(owned), options, status);
+	ASSERT_TRUE(source) << status.message();
+	const size_t queued_at_setup = device.queue_threads().size();
+	std::thread::id capture_id;
+	std::atomic<unsigned> advice_elsewhere{0};
+	source->set_placement([&](uint64_t) -> std::optional<uint32_t> {
+		if (std::this_thread::get_id() != capture_id)
+			++advice_elsewhere;
+		return 0;
+	});
+
+	std::mutex lock;
+	std::condition_variable handed;
+	std::deque<Frame> frames;
+	bool ended = false;
+	std::vector<uint64_t> sequences;
+	std::thread sink([&] {
+		std::deque<Frame> held;
+		for (;;) {
+			std::unique_lock guard(lock);
+			handed.wait(guard, [&] { return !frames.empty() || ended; });
+			if (frames.empty())
+				return;
+			held.push_back(std::move(frames.front()));
+			frames.pop_front();
+			guard.unlock();
+			sequences.push_back(held.back().sequence());
+			if (held.size() > kHeld)
+				held.pop_front(); // the last reference, on this thread
+		}
+	});
+	std::atomic<bool> stop{false};
+	Status started;
+	std::thread capture([&] {
+		capture_id = std::this_thread::get_id();
+		started = source->start();
+		for (uint64_t i = 0; started && i < kFrames; ++i) {
+			std::optional<Frame> frame = source->next_frame(stop);
+			if (!frame)
+				break;
+			std::lock_guard guard(lock);
+			frames.push_back(std::move(*frame));
+			handed.notify_one();
+		}
+		source->stop();
+		std::lock_guard guard(lock);
+		ended = true;
+		handed.notify_one();
+	});
+	capture.join();
+	sink.join();
+
+	ASSERT_TRUE(started) << started.message();
+	ASSERT_EQ(sequences.size(), kFrames) << source->last_error().message();
+	// Frames the driver could not capture into a buffer are counted.
+	EXPECT_EQ(sequences.back() - sequences.front() + 1,
+		  kFrames + source->stats().dropped.load());
+	const std::vector<std::thread::id> threads = device.queue_threads();
+	ASSERT_GT(threads.size(), queued_at_setup + kFrames - options.buffers);
+	for (size_t i = queued_at_setup; i < threads.size(); ++i)
+		ASSERT_EQ(threads[i], capture_id) << "VIDIOC_QBUF " << i;
+	EXPECT_EQ(advice_elsewhere, 0u) << "placement advice asked off the capture thread";
+	source.reset();
+	expect_device_clean(kSinglePlanarNode);
+}
 
 // libv4l2's mplane plugin shows the multi-planar node to V4l2Source as a
 // single-planar one; the kernel node itself only speaks the MPLANE API, so
@@ -560,18 +686,20 @@ TEST(GuestCapture, FrameRate25)
 	const auto &records = c.records();
 	ASSERT_EQ(records.size(), kFrames);
 
-	// Over the frames delivered: a dropped frame lowers the rate.
-	const double intervals = double(kFrames - 1);
+	// Over the device's sequence numbers, which count the frames it could
+	// not capture too (a loaded host makes the guest drop some); when the
+	// frames arrived depends on that load and is only printed.
+	const double intervals = double(records.back().sequence - records.front().sequence);
 	const double captured =
 		intervals /
 		(double(records.back().timestamp_ns - records.front().timestamp_ns) / 1e9);
-	const double received = intervals / std::chrono::duration<double>(records.back().received -
-									  records.front().received)
-						    .count();
+	const double received =
+		double(kFrames - 1) /
+		std::chrono::duration<double>(records.back().received - records.front().received)
+			.count();
 	std::printf("frame rate: %.3f fps by capture timestamps, %.3f fps as received\n", captured,
 		    received);
 	EXPECT_NEAR(captured, kRate.value(), kRate.value() * kTolerance);
-	EXPECT_NEAR(received, kRate.value(), kRate.value() * kTolerance);
 	ASSERT_NO_FATAL_FAILURE(expect_file_matches(c));
 }
 
@@ -624,7 +752,10 @@ TEST(GuestCapture, CliRecordLeavesDeviceClean)
 	const int wstatus =
 		run_program({zcap, "record", "-s", kSinglePlanarNode, "-n", std::to_string(kFrames),
 			     "-o", output, "--size", fmt::format("{}x{}", kWidth, kHeight), "-f",
-			     "YUYV", "--fps", fmt::format("{}/{}", kRate.num, kRate.den)},
+			     "YUYV", "--fps", fmt::format("{}/{}", kRate.num, kRate.den),
+			     // Every frame captured reaches the file, however slowly
+			     // a loaded host lets the guest write.
+			     "--policy", "block"},
 			    log);
 	ASSERT_GE(wstatus, 0) << "cannot run " << zcap << ": " << std::strerror(-wstatus);
 
