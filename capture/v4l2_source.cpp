@@ -485,6 +485,7 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 		if (all_pinned) {
 			// With every buffer pinned nothing can be captured: wait
 			// for a sink to let one go (the driver drops meanwhile).
+			// Woken, timed out or interrupted: the loop looks again.
 			pollfd wake{released_wake_.get(), POLLIN, 0};
 			::poll(&wake, 1, kPollMs);
 			last_frame_ = Clock::now();
@@ -496,7 +497,7 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 			return std::nullopt;
 		}
 		if (revents == 0) {
-			// A timeout, or a buffer handed back (queued above).
+			// A timeout, or a buffer handed back (queued at the top).
 			if (Clock::now() - last_frame_ > timeout) {
 				error_ = Status::from_errno(
 					ETIMEDOUT,
