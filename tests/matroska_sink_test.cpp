@@ -252,7 +252,8 @@ TEST(Matroska, TwoSinksSharingFramesPadInTheirBuffersOnceAndBothFilesAreRight)
 	test::TempDir dir;
 	const FrameFormat format = *packed_format(pixfmt::YUYV, 1920, 1080);
 	Status status;
-	auto source = PatternSource::create(format, {}, 4, status);
+	// Paced: FFmpeg counts frames by their timestamps.
+	auto source = PatternSource::create(format, {30, 1}, 8, status);
 	ASSERT_TRUE(source) << status.message();
 	Pipeline pipeline(*source);
 	for (const char *name : names)
@@ -270,7 +271,12 @@ TEST(Matroska, TwoSinksSharingFramesPadInTheirBuffersOnceAndBothFilesAreRight)
 		copied += pipeline.sink(i).stats().copied_bytes.load();
 	}
 	EXPECT_EQ(copied, kFrames * 2048);
-	const std::vector<std::string> expected = pattern_md5s(format, kFrames, dir);
+	// The same frames in both (a loaded machine may make the source skip
+	// some pattern numbers).
+	const std::vector<uint64_t> sequences = pattern_sequences(dir / names[0], format);
+	EXPECT_EQ(sequences.size(), kFrames);
+	EXPECT_EQ(pattern_sequences(dir / names[1], format), sequences);
+	const std::vector<std::string> expected = pattern_md5s(format, sequences, dir);
 	for (const char *name : names)
 		EXPECT_EQ(frame_md5s(fmt::format("-i '{}'", (dir / name).string())), expected)
 			<< name;
