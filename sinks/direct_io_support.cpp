@@ -48,4 +48,12 @@ DirectIoSupport enable_direct_io(int fd)
 	return support;
 }
 
+Status disable_direct_io(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) < 0)
+		return Status::from_errno(errno, "clearing O_DIRECT");
+	return {};
+}
+
 } // namespace zcap

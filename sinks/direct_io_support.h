@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include <zcap/status.h>
+
 namespace zcap {
 
 /// Whether, and with what alignment, a file can be written with O_DIRECT.
@@ -21,5 +23,8 @@ struct DirectIoSupport {
 /// when that works. Files in memory (tmpfs, ramfs) are refused: their
 /// "direct" I/O is a copy into the page cache all the same.
 DirectIoSupport enable_direct_io(int fd);
+
+/// Switches @p fd back to writes through the page cache (clears O_DIRECT).
+Status disable_direct_io(int fd);
 
 } // namespace zcap

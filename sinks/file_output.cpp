@@ -55,6 +55,10 @@ Status FileOutput::use_buffered(const std::string &reason, SinkStats &stats)
 	    fmt::format("{}: {}; writing through the page cache instead (every byte copied, "
 			"counted)",
 			path_.string(), reason));
+	// Direct I/O may have been switched on before its writer failed: the
+	// buffered writer's unaligned writes need the page cache.
+	if (Status s = disable_direct_io(fd_.get()); !s)
+		return located(s);
 	buffered_.emplace(fd_.get(), 0);
 	stats.io_path = IoPath::buffered;
 	return {};
