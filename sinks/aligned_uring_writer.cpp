@@ -21,6 +21,9 @@ constexpr uint64_t kPreallocateStep = 256ull << 20;
 /// machine's disk, whatever the minimum alignment the kernel reports.
 constexpr uintptr_t kFastMemAlign = 4096;
 
+/// Splice writes in flight (each on its own thread), at most the queue depth.
+constexpr unsigned kSpliceWorkers = 4;
+
 uint64_t round_up(uint64_t v, uint64_t to)
 {
 	return (v + to - 1) / to * to;
@@ -63,12 +66,10 @@ std::unique_ptr<AlignedUringWriter> AlignedUringWriter::create(const Params &par
 	for (unsigned i = ops; i-- > 0;)
 		w->free_ops_.push_back(i);
 
-	int ret = io_uring_queue_init(ops, &w->ring_, 0);
-	if (ret < 0) {
-		status = Status::from_errno(-ret, "setting up io_uring");
+	if (Status s = w->open_queue(ops); !s) {
+		status = s;
 		return nullptr;
 	}
-	w->ring_ready_ = true;
 
 	// Registered buffers save pinning the pages again on every write. Older
 	// kernels refuse file-backed memory, and RLIMIT_MEMLOCK may be too small:
@@ -77,17 +78,31 @@ std::unique_ptr<AlignedUringWriter> AlignedUringWriter::create(const Params &par
 	iov.push_back({w->seams_, w->seams_length_});
 	for (const MemoryRegion &r : params.regions)
 		iov.push_back({r.base, r.length});
-	w->registered_ =
-		io_uring_register_buffers(&w->ring_, iov.data(), unsigned(iov.size())) == 0;
+	w->registered_ = w->queue_->register_buffers(iov);
 	return w;
+}
+
+Status AlignedUringWriter::open_queue(unsigned entries)
+{
+	Status status;
+	if (params_.path != DiskPath::splice) {
+		queue_ = make_uring_write_queue(params_.fd, entries, status);
+		if (queue_ || params_.path == DiskPath::uring)
+			return status;
+		// Containers refuse io_uring (seccomp: EPERM or ENOSYS); the
+		// same direct writes go through splice instead.
+		note_io_uring_refusal(status);
+	}
+	queue_ = make_splice_write_queue(params_.fd, std::min(params_.depth, kSpliceWorkers),
+					 status);
+	uses_splice_ = bool(queue_);
+	return status;
 }
 
 AlignedUringWriter::~AlignedUringWriter()
 {
-	if (ring_ready_) {
+	if (queue_)
 		drain();
-		io_uring_queue_exit(&ring_);
-	}
 	if (seams_)
 		munmap(seams_, seams_length_);
 	for (const Staging &buffer : staging_)
@@ -168,37 +183,19 @@ Status AlignedUringWriter::submit(uint64_t offset, std::span<const std::byte> by
 
 	prepare(id);
 	in_order_.push_back(id);
-
-	int ret;
-	do {
-		ret = io_uring_submit(&ring_);
-	} while (ret == -EINTR);
-	if (ret < 0)
-		return Status::from_errno(-ret, "submitting a write");
-	return {};
+	return queue_->submit();
 }
 
 void AlignedUringWriter::prepare(uint32_t id)
 {
 	const Op &op = ops_[id];
-	io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
-	if (!sqe) {
-		io_uring_submit(&ring_);
-		sqe = io_uring_get_sqe(&ring_);
-	}
-	if (op.buf_index >= 0)
-		io_uring_prep_write_fixed(sqe, params_.fd, op.buffer, op.length, op.offset,
-					  op.buf_index);
-	else
-		io_uring_prep_write(sqe, params_.fd, op.buffer, op.length, op.offset);
-	io_uring_sqe_set_data64(sqe, id);
+	queue_->queue(id, op.buffer, op.length, op.offset, op.buf_index);
 }
 
-Status AlignedUringWriter::complete(io_uring_cqe *cqe)
+Status AlignedUringWriter::complete(BlockWriteQueue::Completion completion)
 {
-	uint32_t id = uint32_t(io_uring_cqe_get_data64(cqe));
-	int res = cqe->res;
-	io_uring_cqe_seen(&ring_, cqe);
+	uint32_t id = completion.id;
+	int res = completion.result;
 	Op &op = ops_[id];
 
 	if (op.rewrite) {
@@ -227,8 +224,7 @@ Status AlignedUringWriter::complete(io_uring_cqe *cqe)
 		op.buffer += res;
 		op.length -= uint32_t(res);
 		prepare(id);
-		io_uring_submit(&ring_);
-		return {};
+		return queue_->submit();
 	}
 	if (res == -EFAULT && op.hold && op.staging < 0) {
 		// The kernel cannot pin the frame's pages (VM_PFNMAP): redo it
@@ -297,41 +293,39 @@ Status AlignedUringWriter::submit_due_rewrites()
 		prepare(id);
 		submitted = true;
 	}
-	if (!submitted)
-		return {};
-	int ret;
-	do {
-		ret = io_uring_submit(&ring_);
-	} while (ret == -EINTR);
-	return ret < 0 ? Status::from_errno(-ret, "submitting a write") : Status();
+	return submitted ? queue_->submit() : Status();
 }
 
 Status AlignedUringWriter::wait_one()
 {
-	io_uring_cqe *cqe = nullptr;
-	int ret;
-	do {
-		ret = io_uring_wait_cqe(&ring_, &cqe);
-	} while (ret == -EINTR);
-	if (ret < 0)
-		return Status::from_errno(-ret, "waiting for a write");
-	Status status = complete(cqe);
+	std::optional<BlockWriteQueue::Completion> completion;
+	if (Status s = queue_->wait(std::nullopt, completion); !s)
+		return s;
+	if (!completion)
+		return Status::from_errno(EIO, "waiting for a write that was never started");
+	Status status = complete(*completion);
 	return status && !faulted_.empty() ? redo_faulted() : status;
 }
 
 Status AlignedUringWriter::reap(std::chrono::milliseconds timeout)
 {
-	io_uring_cqe *cqe = nullptr;
-	__kernel_timespec ts{};
-	ts.tv_nsec = std::chrono::nanoseconds(timeout).count();
-	int ret = io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
-	if (ret == -ETIME || ret == -EINTR)
+	std::optional<BlockWriteQueue::Completion> completion;
+	if (Status s = queue_->wait(timeout, completion); !s)
+		return s;
+	if (!completion)
 		return error_;
-	if (ret < 0)
-		return Status::from_errno(-ret, "waiting for a write");
-	Status status = complete(cqe);
-	while (status && io_uring_peek_cqe(&ring_, &cqe) == 0)
-		status = complete(cqe);
+	Status status = complete(*completion);
+	return status ? reap_ready() : status;
+}
+
+Status AlignedUringWriter::reap_ready()
+{
+	Status status;
+	while (status)
+		if (std::optional<BlockWriteQueue::Completion> c = queue_->peek())
+			status = complete(*c);
+		else
+			break;
 	return status && !faulted_.empty() ? redo_faulted() : status;
 }
 
@@ -533,11 +527,7 @@ Status AlignedUringWriter::redo_faulted()
 		op.hold.reset();
 		prepare(id);
 	}
-	int ret;
-	do {
-		ret = io_uring_submit(&ring_);
-	} while (ret == -EINTR);
-	return ret < 0 ? Status::from_errno(-ret, "submitting a write") : Status();
+	return queue_->submit();
 }
 
 Status AlignedUringWriter::flush_tail()

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #pragma once
 
-#include <liburing.h>
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -14,14 +12,19 @@
 #include <span>
 #include <vector>
 
+#include <zcap/disk_sink.h>
 #include <zcap/frame.h>
 #include <zcap/frame_pool.h>
 #include <zcap/status.h>
 
+#include "block_write_queue.h"
+
 namespace zcap {
 
-/// Appends a byte stream to a file opened with O_DIRECT, through io_uring,
-/// keeping the file offset and length of every write on a filesystem block.
+/// Appends a byte stream to a file opened with O_DIRECT, through io_uring or,
+/// where io_uring is refused (containers), vmsplice+splice (see
+/// BlockWriteQueue), keeping the file offset and length of every write on a
+/// filesystem block.
 ///
 /// Frame bytes are written straight from the frame's pages: the handle is
 /// kept (the buffer stays pinned) until the kernel completes the write. Where
@@ -60,6 +63,8 @@ public:
 		unsigned depth = 8;    ///< writes in flight
 		std::vector<MemoryRegion> regions;	 ///< memory to register as fixed buffers
 		std::atomic<uint64_t> *copied = nullptr; ///< where frame-byte copies are counted
+		/// automatic: io_uring, else splice; uring or splice: only that.
+		DiskPath path = DiskPath::automatic;
 	};
 
 	static std::unique_ptr<AlignedUringWriter> create(const Params &params, Status &status);
@@ -107,6 +112,13 @@ public:
 	/// every earlier append_provisional().
 	uint64_t published() const noexcept { return published_; }
 	bool registered_buffers() const noexcept { return registered_; }
+	/// How the writes reach the file.
+	IoPath io_path() const noexcept
+	{
+		return uses_splice_  ? IoPath::splice_direct
+		       : registered_ ? IoPath::uring_direct_fixed
+				     : IoPath::uring_direct;
+	}
 
 private:
 	struct Op {
@@ -137,6 +149,8 @@ private:
 	};
 
 	explicit AlignedUringWriter(const Params &params);
+	/// Sets up queue_ as params_.path asks, with room for @p entries writes.
+	Status open_queue(unsigned entries);
 
 	/// Queues one write; @p valid_end is where its meaningful bytes end
 	/// (a zero-padded tail block ends before the block does).
@@ -152,12 +166,14 @@ private:
 	/// Writes again, from staging, the frame writes that failed with EFAULT.
 	Status redo_faulted();
 	void prepare(uint32_t id);
-	Status complete(io_uring_cqe *cqe);
+	Status complete(BlockWriteQueue::Completion completion);
 	/// Writes the final bytes of every kept seam whose frame is durable, as
 	/// far as free ops allow (without waiting).
 	Status submit_due_rewrites();
 	Replacement *replacement_for(int seam, Replacement::State state);
 	Status wait_one();
+	/// Handles every completion that is ready, without waiting.
+	Status reap_ready();
 	Status ensure_allocated(uint64_t end);
 	Status copy_into_seam(std::span<const std::byte> bytes);
 	/// Writes the full current seam and moves on to a free one.
@@ -168,8 +184,8 @@ private:
 	std::byte *seam(int index) const { return seams_ + size_t(index) * params_.block; }
 
 	Params params_;
-	io_uring ring_{};
-	bool ring_ready_ = false;
+	std::unique_ptr<BlockWriteQueue> queue_;
+	bool uses_splice_ = false;
 	bool registered_ = false;
 
 	std::byte *seams_ = nullptr;

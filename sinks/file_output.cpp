@@ -23,13 +23,18 @@ Status FileOutput::open(const DiskSinkOptions &options, const StreamInfo &info, 
 
 	std::string why_not;
 	DirectIoSupport support;
-	if (options.force_buffered) {
+	if (options.disk_path == DiskPath::buffered) {
 		why_not = "buffered writes were asked for";
 	} else {
 		support = enable_direct_io(fd_.get());
 		if (!support.usable)
 			why_not = support.reason;
 	}
+	if (!why_not.empty() && options.disk_path != DiskPath::automatic &&
+	    options.disk_path != DiskPath::buffered)
+		return located(Status::from_errno(
+			EINVAL, fmt::format("--disk-path {}: {}", disk_path_name(options.disk_path),
+					    why_not)));
 	if (!why_not.empty())
 		return use_buffered(why_not, stats);
 
@@ -40,12 +45,15 @@ Status FileOutput::open(const DiskSinkOptions &options, const StreamInfo &info, 
 	params.depth = options.queue_depth;
 	params.regions = info.regions;
 	params.copied = &stats.copied_bytes;
+	params.path = options.disk_path;
 	direct_ = AlignedUringWriter::create(params, status);
+	if (!direct_ && options.disk_path != DiskPath::automatic)
+		return located(status.prefixed(
+			fmt::format("--disk-path {}", disk_path_name(options.disk_path))));
 	if (!direct_)
 		return use_buffered(status.message(), stats);
 	block_ = support.block;
-	stats.io_path =
-		direct_->registered_buffers() ? IoPath::uring_direct_fixed : IoPath::uring_direct;
+	stats.io_path = direct_->io_path();
 	return {};
 }
 

@@ -116,7 +116,7 @@ const Sink *add_recording(Pipeline &pipeline, const RecordOptions &o,
 	disk.container = o.container.value_or(container_for(o.output));
 	disk.queue_depth = o.queue_depth;
 	disk.overwrite = o.force;
-	disk.force_buffered = o.buffered;
+	disk.disk_path = o.disk_path;
 
 	SinkOptions queue;
 	queue.queue_frames = queue_frames(o);

@@ -78,7 +78,11 @@ Options:
                          when the disk falls behind: drop frames (counted;
                          default at a set frame rate) or make the source wait
                          (default with --fps max)
-      --buffered         write through the page cache (for comparison)
+      --disk-path auto|uring|splice|buffered
+                         how frames reach the disk: auto (default) is O_DIRECT
+                         through io_uring, else (containers refuse io_uring)
+                         through vmsplice+splice; buffered is the page cache
+                         (for comparison; --buffered says the same)
       --serve [ADDR:]PORT
                          also serve the live stream over HTTP (see zcap
                          stream --help), and FILE's directory as /recordings/
@@ -139,6 +143,7 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		kQueueFrames,
 		kPolicy,
 		kBuffered,
+		kDiskPath,
 		kStatsJson,
 		kForce,
 		kServe,
@@ -166,6 +171,7 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		{"queue-frames", required_argument, nullptr, kQueueFrames},
 		{"policy", required_argument, nullptr, kPolicy},
 		{"buffered", no_argument, nullptr, kBuffered},
+		{"disk-path", required_argument, nullptr, kDiskPath},
 		{"stats-json", required_argument, nullptr, kStatsJson},
 		{"force", no_argument, nullptr, kForce},
 		{"serve", required_argument, nullptr, kServe},
@@ -251,7 +257,15 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 					"invalid policy '{}': expected drop or block", arg));
 			break;
 		case kBuffered:
-			o.buffered = true;
+			o.disk_path = DiskPath::buffered;
+			break;
+		case kDiskPath:
+			o.disk_path = disk_path_from_name(arg).value_or(DiskPath::automatic);
+			if (arg != disk_path_name(o.disk_path))
+				throw UsageError(
+					fmt::format("invalid disk path '{}': expected auto, "
+						    "uring, splice or buffered",
+						    arg));
 			break;
 		case kStatsJson:
 			o.stats_json = optarg;

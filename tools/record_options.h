@@ -46,7 +46,7 @@ struct RecordOptions {
 	unsigned queue_depth = kDefaultQueueDepth;
 	std::optional<unsigned> queue_frames; ///< unset: by kDefaultQueueFrames/kSegmentQueueFrames
 	std::optional<OverflowPolicy> policy;
-	bool buffered = false;
+	DiskPath disk_path = DiskPath::automatic;
 	std::filesystem::path stats_json;
 	bool force = false;
 	bool quiet = false;

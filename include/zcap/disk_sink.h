@@ -4,6 +4,8 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include <zcap/sink.h>
 
@@ -18,6 +20,18 @@ enum class Container {
 /// The container a file name asks for: Matroska for .mkv, raw otherwise.
 Container container_for(const std::filesystem::path &path);
 
+/// How frames reach the disk.
+enum class DiskPath {
+	automatic, ///< uring, else (io_uring refused: containers) splice, else buffered
+	uring,	   ///< O_DIRECT writes through io_uring
+	splice,	   ///< O_DIRECT writes through vmsplice+splice, no io_uring needed
+	buffered,  ///< through the page cache (every byte copied, counted)
+};
+
+/// "auto", "uring", "splice", "buffered" (as --disk-path takes them).
+std::string_view disk_path_name(DiskPath path);
+std::optional<DiskPath> disk_path_from_name(std::string_view name);
+
 struct DiskSinkOptions {
 	std::filesystem::path path;
 	Container container = Container::raw;
@@ -28,8 +42,9 @@ struct DiskSinkOptions {
 	unsigned queue_depth = 8;
 	/// Replace an existing file instead of refusing to.
 	bool overwrite = false;
-	/// Use the buffered path even where O_DIRECT works (for comparisons).
-	bool force_buffered = false;
+	/// The way to the disk; anything but automatic is for comparisons and
+	/// tests (a path that cannot be had is an error, not a fallback).
+	DiskPath disk_path = DiskPath::automatic;
 };
 
 /// Writes frames to a file with O_DIRECT through io_uring straight from the

@@ -16,17 +16,23 @@
 
 namespace zcap {
 
-/// How a sink moves frame bytes. Everything but the first two costs a CPU
-/// copy of every byte, and the sink counts it.
+/// How a sink moves frame bytes. buffered costs a CPU copy of every byte,
+/// and the sink counts it.
 enum class IoPath : uint8_t {
 	none,		    ///< not started
 	uring_direct_fixed, ///< io_uring O_DIRECT writes from registered buffers
 	uring_direct,	    ///< io_uring O_DIRECT writes from the frame pages
 	buffered,	    ///< write() through the page cache, written behind and dropped
+	splice_direct,	    ///< vmsplice of the frame pages, splice into the O_DIRECT file
 };
 
 /// A short name for reports: "io_uring+O_DIRECT+fixed", "buffered", ...
 std::string_view io_path_name(IoPath path);
+
+/// Why a disk sink in this process could not use io_uring and took another
+/// path, e.g. "io_uring refused (EPERM: seccomp, a container?)"; empty while
+/// none has had to. Said once, as a warning, when first found out.
+std::string io_uring_refusal();
 
 /// Counters a sink keeps. Written by the sink's thread, readable any time.
 struct SinkStats {
