@@ -12,6 +12,9 @@
 //              record), raw (frames back to back) or mkv
 //   overwrite  replace an existing file (default false: it is an error, as
 //              zcap record without --force)
+//   disk-path  auto (default: O_DIRECT through io_uring, else, where io_uring
+//              is refused as in containers, through vmsplice+splice), uring,
+//              splice or buffered, as zcap record --disk-path
 // and ZcapBaseSink's read-only frames, dropped, bytes-copied and io-path.
 //
 // Buffers from the pool it offers upstream are written without a copy (a
@@ -46,6 +49,7 @@ enum {
 	PROP_LOCATION,
 	PROP_CONTAINER,
 	PROP_OVERWRITE,
+	PROP_DISK_PATH,
 };
 
 GType container_type()
@@ -62,6 +66,25 @@ GType container_type()
 	return type;
 }
 
+/// The disk-path property: zcap::DiskPath's values, named as --disk-path.
+GType disk_path_type()
+{
+	static GType type = [] {
+		static const GEnumValue values[] = {
+			{gint(zcap::DiskPath::automatic),
+			 "O_DIRECT through io_uring, else through splice", "auto"},
+			{gint(zcap::DiskPath::uring), "O_DIRECT through io_uring only", "uring"},
+			{gint(zcap::DiskPath::splice), "O_DIRECT through vmsplice+splice only",
+			 "splice"},
+			{gint(zcap::DiskPath::buffered), "Through the page cache (copied)",
+			 "buffered"},
+			{0, nullptr, nullptr},
+		};
+		return g_enum_register_static("ZcapFileSinkDiskPath", values);
+	}();
+	return type;
+}
+
 } // namespace
 
 struct _ZcapFileSink {
@@ -69,6 +92,7 @@ struct _ZcapFileSink {
 	gchar *location;
 	ContainerChoice container;
 	gboolean overwrite;
+	zcap::DiskPath disk_path;
 };
 
 G_DEFINE_TYPE(ZcapFileSink, zcap_file_sink, ZCAP_TYPE_BASE_SINK)
@@ -86,6 +110,7 @@ std::unique_ptr<zcap::Sink> make_sink(ZcapBaseSink *base)
 		options.path = self->location;
 	container = self->container;
 	options.overwrite = self->overwrite;
+	options.disk_path = self->disk_path;
 	GST_OBJECT_UNLOCK(self);
 
 	if (options.path.empty()) {
@@ -124,6 +149,9 @@ void set_property(GObject *object, guint id, const GValue *value, GParamSpec *ps
 	case PROP_OVERWRITE:
 		self->overwrite = g_value_get_boolean(value);
 		break;
+	case PROP_DISK_PATH:
+		self->disk_path = zcap::DiskPath(g_value_get_enum(value));
+		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
 	}
@@ -143,6 +171,9 @@ void get_property(GObject *object, guint id, GValue *value, GParamSpec *pspec)
 		break;
 	case PROP_OVERWRITE:
 		g_value_set_boolean(value, self->overwrite);
+		break;
+	case PROP_DISK_PATH:
+		g_value_set_enum(value, gint(self->disk_path));
 		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
@@ -183,6 +214,12 @@ static void zcap_file_sink_class_init(ZcapFileSinkClass *klass)
 		g_param_spec_boolean("overwrite", "Overwrite",
 				     "Replace the file if it exists (otherwise that is an error)",
 				     FALSE, flags));
+	g_object_class_install_property(
+		object_class, PROP_DISK_PATH,
+		g_param_spec_enum("disk-path", "Disk path",
+				  "How frames reach the disk (auto: O_DIRECT through io_uring, "
+				  "else through vmsplice+splice; io-path says which)",
+				  disk_path_type(), gint(zcap::DiskPath::automatic), flags));
 
 	ZcapBaseSinkClass *base_class = ZCAP_BASE_SINK_CLASS(klass);
 	base_class->make_sink = make_sink;
@@ -194,11 +231,13 @@ static void zcap_file_sink_class_init(ZcapFileSinkClass *klass)
 		"straight from the frames' pages (every CPU copy counted in bytes-copied)",
 		"zcap");
 	gst_type_mark_as_plugin_api(container_type(), GstPluginAPIFlags(0));
+	gst_type_mark_as_plugin_api(disk_path_type(), GstPluginAPIFlags(0));
 }
 
 static void zcap_file_sink_init(ZcapFileSink *self)
 {
 	self->container = CONTAINER_AUTO;
+	self->disk_path = zcap::DiskPath::automatic;
 	// A file takes frames as they come, not at their running time.
 	gst_base_sink_set_sync(GST_BASE_SINK(self), FALSE);
 }
