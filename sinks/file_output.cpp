@@ -32,9 +32,8 @@ Status FileOutput::open(const DiskSinkOptions &options, const StreamInfo &info, 
 	}
 	if (!why_not.empty() && options.disk_path != DiskPath::automatic &&
 	    options.disk_path != DiskPath::buffered)
-		return located(Status::from_errno(
-			EINVAL, fmt::format("--disk-path {}: {}", disk_path_name(options.disk_path),
-					    why_not)));
+		return located(Status::invalid(fmt::format(
+			"--disk-path {}: {}", disk_path_name(options.disk_path), why_not)));
 	if (!why_not.empty())
 		return use_buffered(why_not, stats);
 
