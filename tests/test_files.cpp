@@ -307,7 +307,10 @@ LogCapture::LogCapture()
 {
 	set_log_handler([this](LogLevel level, std::string_view message) {
 		std::lock_guard lock(lock_);
-		if (level == LogLevel::warning)
+		// Said once per process by whichever sink first finds io_uring
+		// refused (the suites run again under tests/no_io_uring);
+		// expected_direct_path() checks it instead.
+		if (level == LogLevel::warning && !message.starts_with("io_uring refused"))
 			warnings_.emplace_back(message);
 	});
 }
@@ -321,6 +324,22 @@ std::vector<std::string> LogCapture::warnings()
 {
 	std::lock_guard lock(lock_);
 	return warnings_;
+}
+
+bool expected_direct_path(IoPath path)
+{
+	if (io_uring_refusal().empty())
+		return path == IoPath::uring_direct_fixed || path == IoPath::uring_direct;
+	return path == IoPath::splice_direct;
+}
+
+bool expected_direct_path(std::string_view name)
+{
+	for (IoPath path :
+	     {IoPath::uring_direct_fixed, IoPath::uring_direct, IoPath::splice_direct})
+		if (name == io_path_name(path))
+			return expected_direct_path(path);
+	return false;
 }
 
 } // namespace zcap::test

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zcap/disk_sink.h>
@@ -82,6 +83,13 @@ private:
 	std::mutex lock_;
 	std::vector<std::string> warnings_;
 };
+
+/// Whether a sink's direct path is the one expected here: io_uring's, or
+/// splice+O_DIRECT where io_uring is refused (the suites run again under
+/// tests/no_io_uring, which refuses it as containers do).
+bool expected_direct_path(IoPath path);
+/// The same, from the path's name (zcapfilesink's io-path).
+bool expected_direct_path(std::string_view name);
 
 /// Whether tests that need root must run (CI sets ZCAP_REQUIRE_ROOT_TESTS=1).
 bool root_tests_required();
