@@ -1,7 +1,7 @@
 """Disk benchmark: zcap against GStreamer's filesink and fio's O_DIRECT limit.
 
-Writes the same volume of 1920x1080 YUYV frames with zcap (direct and
---buffered), with `gst-launch-1.0 fakesrc ! filesink`, and with fio using
+Writes the same volume of 1920x1080 YUYV frames with zcap (direct, direct
+with io_uring refused as containers refuse it, and --buffered), with `gst-launch-1.0 fakesrc ! filesink`, and with fio using
 O_DIRECT (the limit of the disk), all into one directory, in one run. The
 same frames also go into Matroska files, with zcap (`-o FILE.mkv`), with
 GStreamer's matroskamux and with `ffmpeg -c copy` from a raw file in tmpfs;
@@ -103,6 +103,12 @@ FFMPEG_PIX_FMT = "yuyv422"  # ffprobe's name for YUYV
 TARGET_MKV_COPIED_SHARE = 0.001
 
 ZCAP, ZCAP_BUFFERED, GST = "zcap", "zcap --buffered", "gst filesink"
+# zcap under tests/no_io_uring (EPERM, as Docker's default seccomp profile):
+# O_DIRECT through vmsplice+splice.
+ZCAP_NO_URING = "zcap w/o io_uring"
+# Its targets against the zcap row of the same run.
+TARGET_NO_URING_THROUGHPUT = 0.8  # at least this share of io_uring's GB/s
+TARGET_NO_URING_CPU = 1.5  # at most this multiple of io_uring's CPU s/GiB
 ZCAP_MKV, GST_MKV, FFMPEG_MKV = "zcap mkv", "gst matroskamux", "ffmpeg -c copy"
 FIO, FIO_OFF_PAGE = "fio O_DIRECT", "fio off-page"
 FIO_START, FIO_NET = "fio 1 block", "fio net"  # the limit: FIO less FIO_START
@@ -162,6 +168,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--zcap", type=Path, default=REPO_ROOT / "build" / "zcap",
                         help="zcap binary (default: %(default)s)")
+    parser.add_argument("--no-io-uring", type=Path,
+                        default=REPO_ROOT / "build" / "no_io_uring",
+                        help="tests/no_io_uring binary (default: %(default)s)")
     parser.add_argument("--dir", type=Path, default=Path("/var/tmp"),
                         help="where every tool writes (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
@@ -193,6 +202,8 @@ def check_free_space(directory: Path, needed: float) -> None:
 def check_setup(args: argparse.Namespace, largest_file: int) -> None:
     if not os.access(args.zcap, os.X_OK):
         raise BenchError(f"{args.zcap} is not executable (build it: ninja -C build)")
+    if not os.access(args.no_io_uring, os.X_OK):
+        raise BenchError(f"{args.no_io_uring} is not executable (build it: ninja -C build)")
     for tool in ("gst-launch-1.0", "gst-inspect-1.0", "fio", "gnuplot", "ffmpeg", "ffprobe"):
         if shutil.which(tool) is None:
             raise BenchError(f"{tool} is not installed")
@@ -245,7 +256,7 @@ def raw_input_file(path: Path, frames: int) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def make_cases(zcap: Path, frames: int, ffmpeg_input: Path) -> list[Case]:
+def make_cases(zcap: Path, no_io_uring: Path, frames: int, ffmpeg_input: Path) -> list[Case]:
     volume = frames * FRAME_BYTES
     fio_volume = math.ceil(volume / FIO_BLOCK) * FIO_BLOCK
     mkv_slack = frames * MKV_SLACK_PER_FRAME + MKV_SLACK_FIXED
@@ -312,6 +323,9 @@ def make_cases(zcap: Path, frames: int, ffmpeg_input: Path) -> list[Case]:
     return [
         Case(ZCAP, zcap_argv(), volume, zcap_inspect),
         mkv_case(ZCAP_MKV, zcap_argv(), zcap_inspect),
+        Case(ZCAP_NO_URING, lambda out, stats: [str(no_io_uring), "eperm",
+                                                *zcap_argv()(out, stats)],
+             volume, zcap_inspect),
         Case(ZCAP_BUFFERED, zcap_argv("--buffered"), volume, zcap_inspect),
         Case(GST, gst_argv, volume, page_cache_inspect),
         mkv_case(GST_MKV, gst_mkv_argv, page_cache_inspect),
@@ -515,6 +529,37 @@ def mkv_ratios(rows: dict[str, Row]) -> list[MkvRatio]:
     ]
 
 
+@dataclasses.dataclass(frozen=True)
+class NoUringRatio:
+    """zcap with io_uring refused against zcap with it, in the same run."""
+    what: str
+    value: float
+    comparison: str  # ">=" or "<="
+    target: float
+    percent: bool = False
+
+    def passes(self) -> bool:
+        return self.value >= self.target if self.comparison == ">=" else self.value <= self.target
+
+    def text(self) -> str:
+        value, target = ((f"{self.value:.3%}", f"{self.target:.1%}") if self.percent
+                         else (f"{self.value:.2f}", f"{self.target}"))
+        return f"{value}  target {self.comparison} {target}: {'PASS' if self.passes() else 'MISS'}"
+
+
+def no_uring_ratios(rows: dict[str, Row]) -> list[NoUringRatio]:
+    jailed, zcap = rows[ZCAP_NO_URING], rows[ZCAP]
+    return [
+        NoUringRatio(f"throughput {ZCAP_NO_URING} / {ZCAP}", jailed.gb_per_s / zcap.gb_per_s,
+                     ">=", TARGET_NO_URING_THROUGHPUT),
+        NoUringRatio(f"CPU/GiB {ZCAP_NO_URING} / {ZCAP}",
+                     jailed.cpu_per_gib / zcap.cpu_per_gib, "<=", TARGET_NO_URING_CPU),
+        NoUringRatio("copied beyond io_uring's seams / payload",
+                     (jailed.copied_bytes - zcap.copied_bytes) / jailed.volume, "<=", 0.0,
+                     percent=True),
+    ]
+
+
 def spread(values: list[float]) -> str:
     return f"{min(values):.2f}-{max(values):.2f}"
 
@@ -550,6 +595,9 @@ def format_report(rows: dict[str, Row], runs: dict[str, list[Run]],
                      f"{ratio.net:5.2f} {ratio.verdict(ratio.net)}")
     lines += ["", "Matroska: zcap's file beside its raw file and beside GStreamer's:"]
     lines += [f"  {ratio.what:38} {ratio.text()}" for ratio in mkv_ratios(rows)]
+    lines += ["", "Without io_uring (a container's seccomp profile: splice+O_DIRECT), "
+              "against zcap with it:"]
+    lines += [f"  {ratio.what:38} {ratio.text()}" for ratio in no_uring_ratios(rows)]
     lines += per_run_lines(runs, 16)
     return "\n".join(lines) + "\n"
 
@@ -585,6 +633,8 @@ def report_json(rows: dict[str, Row], runs: dict[str, list[Run]],
                    for r in ratios(rows)],
         "matroska_ratios": [dataclasses.asdict(r) | {"pass": r.passes()}
                             for r in mkv_ratios(rows)],
+        "no_io_uring_ratios": [dataclasses.asdict(r) | {"pass": r.passes()}
+                               for r in no_uring_ratios(rows)],
     }
 
 
@@ -645,7 +695,7 @@ def draw_chart(rows: dict[str, Row], args: argparse.Namespace, png: Path) -> Non
 def main() -> int:
     args = parse_args()
     ffmpeg_input = args.ffmpeg_input_dir / f"disk_bench.{os.getpid()}.input.raw"
-    cases = make_cases(args.zcap, args.frames, ffmpeg_input)
+    cases = make_cases(args.zcap, args.no_io_uring, args.frames, ffmpeg_input)
     try:
         check_setup(args, max(case.volume + case.slack for case in cases))
         with raw_input_file(ffmpeg_input, args.frames):
