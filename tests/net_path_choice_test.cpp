@@ -3,23 +3,34 @@
 // from where the peer is and what the device it is reached through can do,
 // with a fake feature source; and the kernel's answer for a real tap device
 // with scatter-gather turned off and on.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 #include <map>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <zcap/log.h>
+#include <zcap/pipeline.h>
 #include <zcap/unique_fd.h>
 
 #include "../sinks/net/net_path_choice.h"
+#include "stream_test_client.h"
 #include "test_files.h"
 
 using namespace zcap;
@@ -143,3 +154,162 @@ TEST(NetPathChoice, KernelSaysWhetherATapDeviceHasScatterGather)
 	EXPECT_EQ(c.path, NetPath::copy);
 	EXPECT_EQ(c.reason, Reason::no_scatter_gather);
 }
+
+namespace {
+
+/// A network namespace holding one end of a veth pair, the other end here:
+/// a peer that is reached through a device. Removed with its devices.
+class PeerNamespace {
+public:
+	PeerNamespace()
+	{
+		const unsigned id = unsigned(getpid()) % 100000;
+		name = fmt::format("zcapns{}", id);
+		device = fmt::format("zv{}a", id);
+		const std::string peer_device = fmt::format("zv{}b", id);
+		const std::string net = fmt::format("10.213.{}", id % 250);
+		address = net + ".1";
+		peer_address = net + ".2";
+		int status = -1;
+		test::run_command(
+			fmt::format(
+				"ip netns add {0} && ip link add {1} type veth peer name {2} && "
+				"ip link set {2} netns {0} && ip addr add {3}/24 dev {1} && "
+				"ip link set {1} up && ip -n {0} addr add {4}/24 dev {2} && "
+				"ip -n {0} link set {2} up && ip -n {0} link set lo up 2>&1",
+				name, device, peer_device, address, peer_address),
+			&status);
+		ok = status == 0;
+	}
+	~PeerNamespace()
+	{
+		test::run_command(
+			fmt::format("ip link del {} 2>&1; ip netns del {} 2>&1", device, name));
+	}
+
+	std::string name, device, address, peer_address;
+	bool ok = false;
+};
+
+/// What a client of /live.raw in namespace @p ns received.
+struct Received {
+	uint64_t frames = 0;
+	std::string error;
+};
+
+/// Reads /live.raw from @p address:@p port inside network namespace @p ns to
+/// its end, checking every payload byte against the pattern.
+Received read_live_raw(const std::string &ns, const std::string &address, uint16_t port,
+		       const FrameFormat &format, test::PatternFrames &patterns)
+{
+	Received r;
+	UniqueFd netns(open(fmt::format("/run/netns/{}", ns).c_str(), O_RDONLY | O_CLOEXEC));
+	if (!netns || setns(netns.get(), CLONE_NEWNET) < 0)
+		return {0, "cannot enter " + ns};
+	UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	sockaddr_in to{};
+	to.sin_family = AF_INET;
+	to.sin_port = htons(port);
+	inet_pton(AF_INET, address.c_str(), &to.sin_addr);
+	timeval timeout{.tv_sec = test::kIoTimeout.count(), .tv_usec = 0};
+	setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	if (connect(fd.get(), reinterpret_cast<sockaddr *>(&to), sizeof(to)) < 0)
+		return {0, std::string("connect: ") + strerror(errno)};
+	const std::string request = test::get_request("/live.raw");
+	if (send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) != ssize_t(request.size()))
+		return {0, "cannot send the request"};
+	std::string in;
+	char chunk[1 << 16];
+	for (;;) {
+		ssize_t n = recv(fd.get(), chunk, sizeof(chunk), 0);
+		if (n <= 0)
+			break;
+		in.append(chunk, size_t(n));
+	}
+	const size_t body = in.find("\r\n\r\n");
+	if (body == std::string::npos || test::status_of(in) != 200)
+		return {0, "no 200 response"};
+	std::string_view rest = std::string_view(in).substr(body + 4);
+	while (rest.size() >= sizeof(RawFrameHeader)) {
+		RawFrameHeader h;
+		std::memcpy(&h, rest.data(), sizeof(h));
+		if (h.magic != RawFrameHeader::kMagic || h.payload_size != format.size_image)
+			return {r.frames, "bad frame header"};
+		if (rest.size() < sizeof(h) + h.payload_size)
+			break; // cut off at the end
+		const std::vector<std::byte> &expected = patterns.get(h.sequence);
+		if (std::memcmp(rest.data() + sizeof(h), expected.data(), expected.size()) != 0)
+			return {r.frames, fmt::format("frame {} differs", h.sequence)};
+		++r.frames;
+		rest.remove_prefix(sizeof(h) + h.payload_size);
+	}
+	return r;
+}
+
+class NetPathWithoutScatterGather : public testing::TestWithParam<NetPath> {};
+
+} // namespace
+
+TEST_P(NetPathWithoutScatterGather, APeerBehindTheDeviceGetsSendAndEveryCopyIsCounted)
+{
+	if (geteuid() != 0 && !test::root_tests_required())
+		GTEST_SKIP() << "network namespaces need root";
+	PeerNamespace ns;
+	ASSERT_TRUE(ns.ok) << "cannot set up namespace " << ns.name;
+	ASSERT_TRUE(set_scatter_gather(ns.device, false)) << ns.device;
+
+	std::mutex lock;
+	std::vector<std::string> lines;
+	set_log_handler([&](LogLevel, std::string_view message) {
+		std::lock_guard guard(lock);
+		lines.emplace_back(message);
+	});
+	constexpr uint64_t kFrames = 20;
+	const FrameFormat format = *packed_format(pixfmt::YUYV, 320, 240);
+	auto source = test::make_source(format, {100, 1}, 8);
+	ASSERT_TRUE(source);
+	StreamServerOptions options;
+	options.listen = ns.address + ":0";
+	options.net_path = GetParam();
+	auto server = test::make_server(options);
+	ASSERT_TRUE(server);
+	const StreamServer &live = *server;
+	Pipeline pipeline(*source);
+	pipeline.add_sink(std::move(server), {.queue_frames = 2, .policy = OverflowPolicy::block});
+
+	test::PatternFrames patterns(format);
+	Received received;
+	std::thread client([&] {
+		received = read_live_raw(ns.name, ns.address, live.port(), format, patterns);
+	});
+	ASSERT_TRUE(test::eventually([&] { return test::clients_of(live, "/live.raw") == 1; }));
+	std::atomic<bool> stop{false};
+	Status status = pipeline.run({.frames = kFrames}, stop);
+	client.join();
+	set_log_handler({});
+	ASSERT_TRUE(status) << status.message();
+
+	const std::vector<ClientStats> clients = live.clients();
+	ASSERT_EQ(clients.size(), 1u);
+	const ClientStats &s = clients.front();
+	EXPECT_EQ(received.error, "");
+	EXPECT_EQ(s.path, NetPath::copy) << "asked for " << net_path_name(GetParam());
+	EXPECT_EQ(s.frames, received.frames);
+	EXPECT_GT(s.frames, 0u);
+	EXPECT_EQ(s.bytes, s.frames * format.size_image);
+	EXPECT_GE(s.copied, s.bytes) << "every payload byte sent is counted as copied";
+	const auto said = std::count_if(lines.begin(), lines.end(), [&](const std::string &line) {
+		return line.find(ns.device + " has no scatter-gather") != std::string::npos;
+	});
+	// A veth has no device behind it, so its peer counts as on this host:
+	// auto and sendfile get send() for that already, unsaid (sendfile: said
+	// per client); MSG_ZEROCOPY, which a local peer keeps, is refused for
+	// the device, said once.
+	EXPECT_EQ(said, GetParam() == NetPath::zerocopy ? 1 : 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(NetPathChoice, NetPathWithoutScatterGather,
+			 testing::Values(NetPath::automatic, NetPath::zerocopy, NetPath::sendfile),
+			 [](const testing::TestParamInfo<NetPath> &info) {
+				 return std::string(net_path_name(info.param));
+			 });
