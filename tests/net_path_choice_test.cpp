@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
 #include <thread>
 
@@ -54,6 +55,26 @@ public:
 
 using Reason = PathChoice::Reason;
 
+/// A choice and what it should come to.
+struct Case {
+	NetPath asked;
+	PeerRoute route;
+	NetPath path;
+	Reason reason;
+};
+
+void expect_choices(const DeviceFeatures &features, std::initializer_list<Case> cases)
+{
+	for (const Case &c : cases) {
+		const PathChoice choice = choose_net_path(c.asked, c.route, features);
+		const std::string what =
+			fmt::format("{} to a {} peer through {}", net_path_name(c.asked),
+				    c.route.local ? "local" : "remote", c.route.device);
+		EXPECT_EQ(choice.path, c.path) << what;
+		EXPECT_EQ(choice.reason, c.reason) << what;
+	}
+}
+
 } // namespace
 
 TEST(NetPathChoice, ZeroCopyOnlyThroughADeviceWithScatterGather)
@@ -62,22 +83,16 @@ TEST(NetPathChoice, ZeroCopyOnlyThroughADeviceWithScatterGather)
 	features.sg = {{"eth0", true}, {"tap0", false}};
 	const PeerRoute nic{.local = false, .device = "eth0"};
 	const PeerRoute no_sg{.local = false, .device = "tap0"};
-
-	PathChoice c = choose_net_path(NetPath::automatic, nic, features);
-	EXPECT_EQ(c.path, NetPath::zerocopy);
-	EXPECT_EQ(c.reason, Reason::asked);
-	c = choose_net_path(NetPath::sendfile, nic, features);
-	EXPECT_EQ(c.path, NetPath::sendfile);
-	EXPECT_EQ(c.reason, Reason::asked);
-
-	for (NetPath asked : {NetPath::automatic, NetPath::zerocopy, NetPath::sendfile}) {
-		c = choose_net_path(asked, no_sg, features);
-		EXPECT_EQ(c.path, NetPath::copy) << net_path_name(asked);
-		EXPECT_EQ(c.reason, Reason::no_scatter_gather) << net_path_name(asked);
-	}
-	c = choose_net_path(NetPath::copy, no_sg, features);
-	EXPECT_EQ(c.path, NetPath::copy);
-	EXPECT_EQ(c.reason, Reason::asked);
+	expect_choices(
+		features,
+		{
+			{NetPath::automatic, nic, NetPath::zerocopy, Reason::asked},
+			{NetPath::sendfile, nic, NetPath::sendfile, Reason::asked},
+			{NetPath::automatic, no_sg, NetPath::copy, Reason::no_scatter_gather},
+			{NetPath::zerocopy, no_sg, NetPath::copy, Reason::no_scatter_gather},
+			{NetPath::sendfile, no_sg, NetPath::copy, Reason::no_scatter_gather},
+			{NetPath::copy, no_sg, NetPath::copy, Reason::asked},
+		});
 }
 
 TEST(NetPathChoice, PeersOnThisHostAsBefore)
@@ -85,21 +100,19 @@ TEST(NetPathChoice, PeersOnThisHostAsBefore)
 	FakeFeatures features;
 	features.sg = {{"lo", true}, {"tap0", false}};
 	const PeerRoute loopback{.local = true, .device = "lo"};
-
-	PathChoice c = choose_net_path(NetPath::automatic, loopback, features);
-	EXPECT_EQ(c.path, NetPath::copy);
-	EXPECT_EQ(c.reason, Reason::asked);
-	c = choose_net_path(NetPath::sendfile, loopback, features);
-	EXPECT_EQ(c.path, NetPath::copy);
-	EXPECT_EQ(c.reason, Reason::local_sendfile);
-	// MSG_ZEROCOPY to a local peer as asked: the kernel reports its copies.
-	c = choose_net_path(NetPath::zerocopy, loopback, features);
-	EXPECT_EQ(c.path, NetPath::zerocopy);
-	EXPECT_EQ(c.reason, Reason::asked);
-	// Through a device without scatter-gather, even on this host: send().
-	c = choose_net_path(NetPath::zerocopy, {.local = true, .device = "tap0"}, features);
-	EXPECT_EQ(c.path, NetPath::copy);
-	EXPECT_EQ(c.reason, Reason::no_scatter_gather);
+	const PeerRoute local_no_sg{.local = true, .device = "tap0"};
+	expect_choices(
+		features,
+		{
+			{NetPath::automatic, loopback, NetPath::copy, Reason::asked},
+			{NetPath::sendfile, loopback, NetPath::copy, Reason::local_sendfile},
+			// MSG_ZEROCOPY to a local peer as asked: the kernel
+			// reports its copies.
+			{NetPath::zerocopy, loopback, NetPath::zerocopy, Reason::asked},
+			// Through a device without scatter-gather, even on
+			// this host: send().
+			{NetPath::zerocopy, local_no_sg, NetPath::copy, Reason::no_scatter_gather},
+		});
 }
 
 TEST(NetPathChoice, UnknownDevicesKeepThePathAsked)
