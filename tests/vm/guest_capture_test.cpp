@@ -458,7 +458,7 @@ TEST(GuestCapture, BuffersDroppedOnASinkThreadAreQueuedByTheCaptureThread)
 	options.height = kHeight;
 	options.rate = kRate;
 	options.io = IoMode::userptr;
-	options.buffers = kHeld + kSpareBuffers;
+	options.buffers = kHeld + kSpareSourceBuffers;
 	auto source = V4l2Source::open(std::move(owned), options, status);
 	ASSERT_TRUE(source) << status.message();
 	const size_t queued_at_setup = device.queue_threads().size();
