@@ -401,7 +401,16 @@ gboolean propose_allocation(GstBaseSink *bsink, GstQuery *query)
 	if (!need_pool || !caps || !gst_video_info_from_caps(&info, caps) ||
 	    !zcap::gst::caps_to_format(caps))
 		return TRUE;
-	const guint count = ZCAP_BASE_SINK_GET_CLASS(bsink)->held_frames + kSpareFrames;
+	// The frames the zcap sink may hold after write() returned (made going
+	// to PAUSED, before any allocation query), with a few spare.
+	guint held = 0;
+	{
+		SinkState &s = state_of(bsink);
+		std::lock_guard lock(s.lock);
+		if (s.sink)
+			held = s.sink->max_held_frames();
+	}
+	const guint count = held + kSpareFrames;
 	GstBufferPool *pool = zcap::gst::frame_buffer_pool_new(count);
 	GstStructure *config = gst_buffer_pool_get_config(pool);
 	gst_buffer_pool_config_set_params(config, caps, guint(info.size), count, count);

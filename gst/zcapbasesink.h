@@ -41,8 +41,4 @@ struct _ZcapBaseSinkClass {
 	/// How @p sink moves bytes, for the io-path property; the default is
 	/// its SinkStats::io_path.
 	std::string (*io_path)(ZcapBaseSink *self, const zcap::Sink &sink);
-	/// Frames the zcap sink may still hold after write() returned (writes
-	/// in flight, queued sends): with a few spare, the size of the pool
-	/// offered upstream.
-	guint held_frames;
 };

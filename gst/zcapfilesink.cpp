@@ -223,7 +223,6 @@ static void zcap_file_sink_class_init(ZcapFileSinkClass *klass)
 
 	ZcapBaseSinkClass *base_class = ZCAP_BASE_SINK_CLASS(klass);
 	base_class->make_sink = make_sink;
-	base_class->held_frames = kQueueDepth;
 
 	gst_element_class_set_static_metadata(
 		GST_ELEMENT_CLASS(klass), "zcap file sink", "Sink/File/Video",

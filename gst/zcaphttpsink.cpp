@@ -32,10 +32,6 @@
 
 namespace {
 
-/// Frames the server may hold after write() returned: kPinnedFrames for its
-/// clients, and its mailbox of up to kPinnedFrames - 1 not yet taken.
-constexpr guint kHeldFrames = 2 * zcap::StreamServer::kPinnedFrames - 1;
-
 constexpr const char *kDefaultListen = "127.0.0.1:0";
 constexpr guint kDefaultMaxClients = 64;
 constexpr guint64 kDefaultStallTimeout = 5 * GST_SECOND;
@@ -235,7 +231,6 @@ static void zcap_http_sink_class_init(ZcapHttpSinkClass *klass)
 	ZcapBaseSinkClass *base_class = ZCAP_BASE_SINK_CLASS(klass);
 	base_class->make_sink = make_sink;
 	base_class->io_path = io_path;
-	base_class->held_frames = kHeldFrames;
 
 	gst_element_class_set_static_metadata(
 		GST_ELEMENT_CLASS(klass), "zcap HTTP sink", "Sink/Network/Video",

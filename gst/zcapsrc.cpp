@@ -35,7 +35,9 @@
 #include <gst/base/gstpushsrc.h>
 #include <gst/video/video.h>
 
+#include <zcap/disk_sink.h>
 #include <zcap/pattern_source.h>
+#include <zcap/pipeline.h>
 #include <zcap/v4l2_query.h>
 #include <zcap/v4l2_source.h>
 
@@ -49,9 +51,13 @@ namespace zcap::gst {
 
 namespace {
 
-/// Like zcap record: frames the disk sink may hold (4 queued, 8 in flight)
-/// plus the frame being made and the one the sink holds.
-constexpr unsigned kDefaultBuffers = 14;
+/// Like zcap record without options: the frames a disk sink may hold
+/// (SinkOptions' queue and DiskSinkOptions' writes in flight: 4 + 8) and
+/// the spare ones (2).
+constexpr unsigned kDefaultBuffers = SinkOptions{}.queue_frames +
+				     disk_sink_held_frames(kDefaultDiskQueueDepth) +
+				     kSpareSourceBuffers;
+static_assert(kDefaultBuffers == 14, "the buffers property's documented default");
 /// A source cannot capture with fewer: one buffer filling, one downstream.
 constexpr unsigned kMinBuffers = 2;
 /// zcap record's own limit.

@@ -159,6 +159,14 @@ private:
 	std::atomic<uint64_t> queued_{0}; ///< frames ever queued for the sink
 };
 
+unsigned source_buffers(std::span<const PlannedSink> sinks)
+{
+	unsigned buffers = kSpareSourceBuffers;
+	for (const PlannedSink &planned : sinks)
+		buffers += planned.options.queue_frames + planned.sink.max_held_frames();
+	return buffers;
+}
+
 Pipeline::Pipeline(Source &source) : source_(source)
 {
 }

@@ -24,6 +24,10 @@ public:
 	Status service(std::chrono::milliseconds timeout) override;
 	Status finish() override;
 	std::optional<uint32_t> page_offset(uint64_t index) const override;
+	unsigned max_held_frames() const override
+	{
+		return disk_sink_held_frames(options_.queue_depth);
+	}
 
 private:
 	/// Counts the frames whose every byte is now on disk.

@@ -48,6 +48,10 @@ public:
 	Status start(const StreamInfo &info) override;
 	Status write(const Frame &frame) override;
 	bool busy() const override { return out_.direct() && out_.direct()->busy(); }
+	unsigned max_held_frames() const override
+	{
+		return disk_sink_held_frames(options_.queue_depth);
+	}
 	Status service(std::chrono::milliseconds timeout) override;
 	Status finish() override;
 	std::optional<uint32_t> page_offset([[maybe_unused]] uint64_t index) const override

@@ -114,6 +114,12 @@ public:
 	Status service(std::chrono::milliseconds timeout) override;
 	Status finish() override;
 	std::optional<uint32_t> page_offset(uint64_t index) const override;
+	/// The current segment's writes in flight, and the previous one's
+	/// while it is finished on its own thread.
+	unsigned max_held_frames() const override
+	{
+		return 2 * disk_sink_held_frames(options_.disk.queue_depth);
+	}
 
 	uint64_t segments() const override
 	{

@@ -35,6 +35,12 @@ public:
 	Status start(const StreamInfo &info) override;
 	Status write(const Frame &frame) override;
 	bool busy() const override { return false; }
+	/// The frames pinned for the clients, and those in the mailbox that
+	/// the server's thread has not taken yet.
+	unsigned max_held_frames() const override
+	{
+		return kPinnedFrames + net::FrameMailbox::kCapacity;
+	}
 	Status service(std::chrono::milliseconds) override { return {}; }
 	Status finish() override
 	{

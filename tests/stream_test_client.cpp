@@ -59,6 +59,18 @@ bool Connection::send(std::string_view bytes)
 	return true;
 }
 
+/// recv() that goes on after a signal: with SO_RCVTIMEO set, a signal or
+/// the kernel's task work (io_uring completions of this thread) ends a
+/// blocking recv() with EINTR instead of restarting it.
+static ssize_t receive(int fd, void *out, size_t size)
+{
+	ssize_t n;
+	do
+		n = recv(fd, out, size, 0);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
 size_t Connection::read_some(std::byte *out, size_t size)
 {
 	if (!pending_.empty()) {
@@ -67,7 +79,7 @@ size_t Connection::read_some(std::byte *out, size_t size)
 		pending_.erase(0, n);
 		return n;
 	}
-	ssize_t n = recv(fd_.get(), out, size, 0);
+	ssize_t n = receive(fd_.get(), out, size);
 	if (n < 0)
 		error_ = std::strerror(errno);
 	return n > 0 ? size_t(n) : 0;
@@ -97,7 +109,7 @@ std::string Connection::read_head()
 			bytes.resize(end + 4);
 			return bytes;
 		}
-		ssize_t n = recv(fd_.get(), chunk, sizeof(chunk), 0);
+		ssize_t n = receive(fd_.get(), chunk, sizeof(chunk));
 		if (n <= 0) {
 			if (n < 0)
 				error_ = std::strerror(errno);
@@ -112,7 +124,7 @@ std::string Connection::read_rest()
 	std::string bytes = std::exchange(pending_, {});
 	char chunk[65536];
 	ssize_t n;
-	while ((n = recv(fd_.get(), chunk, sizeof(chunk), 0)) > 0)
+	while ((n = receive(fd_.get(), chunk, sizeof(chunk))) > 0)
 		bytes.append(chunk, size_t(n));
 	if (n < 0)
 		error_ = std::strerror(errno);

@@ -30,34 +30,28 @@ using Clock = std::chrono::steady_clock;
 
 /// Frames waiting for the HTTP server's thread, which only hands them on.
 constexpr unsigned kServerQueueFrames = 2;
-/// Beyond the queue and the writes in flight: the frame being made and the
-/// one the sink thread holds.
-constexpr unsigned kSpareBuffers = 2;
 /// Descriptors the process needs besides one per HTTP client.
 constexpr unsigned kOtherFds = 256;
 
-/// Buffers the source gets: one per frame the disk sink may hold (queued or
-/// in flight), plus the spares.
-unsigned source_buffers(const RecordOptions &o)
-{
-	unsigned disk = o.stream_only ? 0 : queue_frames(o) + o.queue_depth;
-	unsigned network = serving(o) ? StreamServer::kPinnedFrames + kServerQueueFrames : 0;
-	return disk + network + kSpareBuffers;
-}
+/// A sink, and how the pipeline is to queue frames for it.
+struct QueuedSink {
+	std::unique_ptr<Sink> sink;
+	SinkOptions queue;
+};
 
-std::unique_ptr<Source> open_pattern(const RecordOptions &o)
+std::unique_ptr<Source> open_pattern(const RecordOptions &o, unsigned buffers)
 {
 	auto [w, h] = o.size.value_or(std::pair(kDefaultWidth, kDefaultHeight));
 	const FrameFormat format = *packed_format(o.fourcc.value_or(pixfmt::YUYV), w, h);
 	Status status;
-	auto source = PatternSource::create(format, o.rate.value_or(kDefaultRate),
-					    source_buffers(o), status);
+	auto source = PatternSource::create(format, o.rate.value_or(kDefaultRate), buffers, status);
 	if (!source)
 		throw std::runtime_error(status.message());
 	return source;
 }
 
-std::unique_ptr<Source> open_camera(const RecordOptions &o, const std::string &device)
+std::unique_ptr<Source> open_camera(const RecordOptions &o, const std::string &device,
+				    unsigned buffers)
 {
 	V4l2SourceOptions v;
 	v.device = device;
@@ -66,7 +60,7 @@ std::unique_ptr<Source> open_camera(const RecordOptions &o, const std::string &d
 		std::tie(v.width, v.height) = *o.size;
 	v.rate = o.rate.value_or(FrameRate{});
 	v.io = o.io;
-	v.buffers = source_buffers(o);
+	v.buffers = buffers;
 	Status status;
 	auto source = V4l2Source::open(v, status);
 	if (!source)
@@ -86,30 +80,36 @@ void allow_fds(rlim_t count)
 	}
 }
 
-/// Chooses the source; returns the note that says why, for the summary.
-std::unique_ptr<Source> open_source(const RecordOptions &o, std::string &why)
+/// Chooses the source, with a buffer for every frame @p sinks may pin;
+/// returns the note that says why, for the summary.
+std::unique_ptr<Source> open_source(const RecordOptions &o, const std::vector<QueuedSink> &sinks,
+				    std::string &why)
 {
+	std::vector<PlannedSink> plan;
+	for (const QueuedSink &s : sinks)
+		plan.push_back({*s.sink, s.queue});
+	const unsigned buffers = source_buffers(plan);
 	if (o.source == "pattern") {
 		why = "asked for";
-		return open_pattern(o);
+		return open_pattern(o, buffers);
 	}
 	if (o.source != "auto") {
 		why = "asked for";
-		return open_camera(o, o.source);
+		return open_camera(o, o.source, buffers);
 	}
 	for (const V4l2DeviceInfo &device : list_v4l2_devices()) {
 		if (device.capture()) {
 			why = "the first camera found";
-			return open_camera(o, device.path);
+			return open_camera(o, device.path, buffers);
 		}
 	}
 	why = "no camera found";
-	return open_pattern(o);
+	return open_pattern(o, buffers);
 }
 
-/// The file (or segments) to record to, added to @p pipeline.
-const Sink *add_recording(Pipeline &pipeline, const RecordOptions &o,
-			  const SegmentedSink *&segments, DeletedSegments &deleted)
+/// The file (or segments) to record to.
+QueuedSink make_recording(const RecordOptions &o, const SegmentedSink *&segments,
+			  DeletedSegments &deleted)
 {
 	DiskSinkOptions disk;
 	disk.path = o.output;
@@ -141,13 +141,11 @@ const Sink *add_recording(Pipeline &pipeline, const RecordOptions &o,
 	} else {
 		sink = make_disk_sink(disk);
 	}
-	const Sink *recording = sink.get();
-	pipeline.add_sink(std::move(sink), queue);
-	return recording;
+	return {std::move(sink), queue};
 }
 
-/// The HTTP server and --connect pushes, added to @p pipeline.
-const StreamServer *add_server(Pipeline &pipeline, const RecordOptions &o)
+/// The HTTP server and --connect pushes.
+QueuedSink make_server(const RecordOptions &o, const StreamServer *&server)
 {
 	StreamServerOptions options;
 	options.listen = o.serve.value_or("");
@@ -166,13 +164,12 @@ const StreamServer *add_server(Pipeline &pipeline, const RecordOptions &o)
 		throw UsageError(status.message()); // a malformed address
 	if (!created)
 		throw std::runtime_error(status.message());
-	const StreamServer *server = created.get();
+	server = created.get();
 	// The server's write() never waits on clients (but with
 	// pace_unlimited_source), so blocking costs the source nothing
 	// and every frame the server misses is counted by its clients.
-	pipeline.add_sink(std::move(created),
-			  {.queue_frames = kServerQueueFrames, .policy = OverflowPolicy::block});
-	return server;
+	return {std::move(created),
+		{.queue_frames = kServerQueueFrames, .policy = OverflowPolicy::block}};
 }
 
 int record(const RecordOptions &o)
@@ -188,16 +185,21 @@ int record(const RecordOptions &o)
 			fmt::format("{} exists; use --force to overwrite it", first.string()));
 	SignalStop signals;
 
-	std::string source_note;
-	std::unique_ptr<Source> source = open_source(o, source_note);
-
 	DeletedSegments deleted;
 	RecordSinks sinks;
-	Pipeline pipeline(*source);
-	if (!o.stream_only)
-		sinks.recording = add_recording(pipeline, o, sinks.segments, deleted);
+	std::vector<QueuedSink> queued;
+	if (!o.stream_only) {
+		queued.push_back(make_recording(o, sinks.segments, deleted));
+		sinks.recording = queued.back().sink.get();
+	}
 	if (serving(o))
-		sinks.server = add_server(pipeline, o);
+		queued.push_back(make_server(o, sinks.server));
+
+	std::string source_note;
+	std::unique_ptr<Source> source = open_source(o, queued, source_note);
+	Pipeline pipeline(*source);
+	for (QueuedSink &s : queued)
+		pipeline.add_sink(std::move(s.sink), s.queue);
 
 	if (!o.quiet && !o.stream_only)
 		fmt::print("recording {} to {}\n", source->description(), o.output.string());

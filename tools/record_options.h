@@ -25,7 +25,6 @@ namespace zcap::cli {
 constexpr uint32_t kDefaultWidth = 1280;
 constexpr uint32_t kDefaultHeight = 720;
 constexpr FrameRate kDefaultRate{30, 1};
-constexpr unsigned kDefaultQueueDepth = 8;
 constexpr unsigned kDefaultQueueFrames = 4;
 /// With --segment: the file left behind is flushed to the device (fdatasync,
 /// about 75 ms measured here) while the next one fills, which holds up its
@@ -43,7 +42,7 @@ struct RecordOptions {
 	std::optional<FrameRate> rate;
 	IoMode io = IoMode::automatic;
 	RunLimits limits;
-	unsigned queue_depth = kDefaultQueueDepth;
+	unsigned queue_depth = kDefaultDiskQueueDepth;
 	std::optional<unsigned> queue_frames; ///< unset: by kDefaultQueueFrames/kSegmentQueueFrames
 	std::optional<OverflowPolicy> policy;
 	DiskPath disk_path = DiskPath::automatic;

@@ -32,6 +32,9 @@ enum class DiskPath {
 std::string_view disk_path_name(DiskPath path);
 std::optional<DiskPath> disk_path_from_name(std::string_view name);
 
+/// DiskSinkOptions::queue_depth unless set.
+constexpr unsigned kDefaultDiskQueueDepth = 8;
+
 struct DiskSinkOptions {
 	std::filesystem::path path;
 	Container container = Container::raw;
@@ -39,13 +42,20 @@ struct DiskSinkOptions {
 	/// Clusters, and a crash loses nothing that a Cluster boundary would save.
 	std::chrono::milliseconds cluster_interval{1000};
 	/// Writes in flight at once.
-	unsigned queue_depth = 8;
+	unsigned queue_depth = kDefaultDiskQueueDepth;
 	/// Replace an existing file instead of refusing to.
 	bool overwrite = false;
 	/// The way to the disk; anything but automatic is for comparisons and
 	/// tests (a path that cannot be had is an error, not a fallback).
 	DiskPath disk_path = DiskPath::automatic;
 };
+
+/// The most frames a disk sink with @p queue_depth writes in flight holds
+/// after write() returned (its max_held_frames()): one per write.
+constexpr unsigned disk_sink_held_frames(unsigned queue_depth)
+{
+	return queue_depth;
+}
 
 /// Writes frames to a file with O_DIRECT through io_uring straight from the
 /// frames' pages: raw frames back to back (sinks/disk_sink.cpp), or Matroska

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include <zcap/sink.h>
@@ -25,6 +26,21 @@ struct SinkOptions {
 	unsigned queue_frames = 4;
 	OverflowPolicy policy = OverflowPolicy::drop;
 };
+
+/// A sink as a pipeline will run it, before it is added.
+struct PlannedSink {
+	const Sink &sink;
+	SinkOptions options;
+};
+
+/// Source buffers beyond those the sinks pin: the frame being made, and the
+/// one a sink's thread holds while write() takes it.
+constexpr unsigned kSpareSourceBuffers = 2;
+
+/// The buffers a source needs so that no frame waits for one while these
+/// sinks run: for each, the frames that may wait in its queue and those it
+/// may hold (Sink::max_held_frames()), and kSpareSourceBuffers.
+unsigned source_buffers(std::span<const PlannedSink> sinks);
 
 /// When a run ends by itself. Zero means no limit.
 struct RunLimits {

@@ -82,6 +82,13 @@ public:
 		return std::nullopt;
 	}
 
+	/// The most frames this sink may still hold after write() returned
+	/// (writes in flight, frames queued for clients, pages the kernel has
+	/// not handed back): each pins a source buffer. What a source needs
+	/// for a sink is this plus the sink's queue (see source_buffers() in
+	/// pipeline.h). A sink that keeps no frame says 0.
+	virtual unsigned max_held_frames() const { return 0; }
+
 	const SinkStats &stats() const noexcept { return stats_; }
 	/// The pipeline skipped a frame for this sink because its queue was full.
 	void count_dropped_frame() noexcept

@@ -9,10 +9,7 @@
 
 #include <fmt/format.h>
 
-#include <zcap/log.h>
-
 #include "net_path_choice.h"
-#include "peer_address.h"
 
 namespace zcap::net {
 
@@ -32,7 +29,6 @@ constexpr std::chrono::milliseconds kDrainTimeout{1000};
 Connection::Connection(ServerContext &context, UniqueFd fd, uint64_t id)
     : context_(context), fd_(std::move(fd)), id_(id), transmit_(fd_.get(), NetPath::copy)
 {
-	local_ = peer_on_this_host(fd_.get());
 	deadline_ = Clock::now() + context_.options.request_timeout;
 	last_progress_ = Clock::now();
 	context_.loop.add(fd_.get(), EPOLLIN | EPOLLRDHUP);
@@ -64,7 +60,6 @@ void Connection::connected()
 		close(std::string("cannot connect: ") + strerror(err));
 		return;
 	}
-	local_ = peer_on_this_host(fd_.get());
 	start_live(LiveFraming::Kind::mkv);
 	pump();
 }
@@ -172,8 +167,9 @@ void Connection::start_live(LiveFraming::Kind kind)
 	state_ = State::live;
 	queue_ = FrameQueue(context_.last_offer);
 	framing_ = LiveFraming(kind);
-	const NetPath path = choose_net_path(context_.options.net_path, fd_.get(), local_,
-					     context_.registry.peer(id_));
+	const NetPath path =
+		live_net_path(context_.options.net_path, fd_.get(), context_.registry.peer(id_),
+			      context_.features, context_.said_no_scatter_gather);
 	transmit_.use(path);
 	update([&](ClientStats &s) { s.path = path; });
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "frame_queue.h"
 #include "http_routes.h"
 #include "live_framing.h"
+#include "net_path_choice.h"
 #include "transmit.h"
 
 namespace zcap::net {
@@ -28,8 +30,9 @@ using Clock = std::chrono::steady_clock;
 /// thread.
 struct ServerContext {
 	ServerContext(const StreamServerOptions &options, EventLoop &loop, ClientRegistry &registry,
-		      FrameMailbox &mailbox, SinkStats &stats)
-	    : options(options), loop(loop), registry(registry), mailbox(mailbox), stats(stats)
+		      FrameMailbox &mailbox, SinkStats &stats, const DeviceFeatures &features)
+	    : options(options), loop(loop), registry(registry), mailbox(mailbox), stats(stats),
+	      features(features)
 	{
 	}
 
@@ -37,7 +40,10 @@ struct ServerContext {
 	EventLoop &loop;
 	ClientRegistry &registry;
 	FrameMailbox &mailbox;
-	SinkStats &stats;		 ///< the server's, as a Sink
+	SinkStats &stats;		///< the server's, as a Sink
+	const DeviceFeatures &features; ///< of the devices clients are reached through
+	/// The devices without scatter-gather the log has named.
+	std::set<std::string> said_no_scatter_gather;
 	std::optional<StreamInfo> info;	 ///< set once the stream started
 	matroska::FileHeader mkv_header; ///< empty: the format has no Matroska mapping
 	int recordings_fd = -1;
@@ -111,7 +117,6 @@ private:
 	UniqueFd fd_;
 	uint64_t id_;
 	State state_ = State::request;
-	bool local_ = false;
 
 	std::string in_;
 	std::string out_;

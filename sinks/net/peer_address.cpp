@@ -52,15 +52,13 @@ bool is_local(const sockaddr_storage &peer, const sockaddr_storage &self)
 	       (IN6_IS_ADDR_V4MAPPED(&p.sin6_addr) && p.sin6_addr.s6_addr[12] == 127);
 }
 
-/// Whether the connection's own address @p self belongs to an interface
-/// with a device behind it (a NIC). Virtual ones (loopback, veth, bridges,
-/// tun) deliver to sockets on this host.
-bool through_device(const sockaddr_storage &self)
+/// The interface that holds the address @p self; empty when none does.
+std::string interface_of(const sockaddr_storage &self)
 {
 	ifaddrs *list = nullptr;
 	if (getifaddrs(&list) < 0)
-		return false;
-	bool device = false;
+		return {};
+	std::string name;
 	for (ifaddrs *i = list; i; i = i->ifa_next) {
 		if (!i->ifa_addr || i->ifa_addr->sa_family != self.ss_family)
 			continue;
@@ -75,13 +73,22 @@ bool through_device(const sockaddr_storage &self)
 					   &reinterpret_cast<const sockaddr_in6 &>(self).sin6_addr,
 					   sizeof(in6_addr)) == 0;
 		if (same) {
-			std::string path = fmt::format("/sys/class/net/{}/device", i->ifa_name);
-			device = access(path.c_str(), F_OK) == 0;
+			name = i->ifa_name;
 			break;
 		}
 	}
 	freeifaddrs(list);
-	return device;
+	return name;
+}
+
+/// Whether the connection's own address @p self belongs to an interface
+/// with a device behind it (a NIC). Virtual ones (loopback, veth, bridges,
+/// tun) deliver to sockets on this host.
+bool through_device(const sockaddr_storage &self)
+{
+	const std::string name = interface_of(self);
+	return !name.empty() &&
+	       access(fmt::format("/sys/class/net/{}/device", name).c_str(), F_OK) == 0;
 }
 
 } // namespace
@@ -136,6 +143,15 @@ bool peer_on_this_host(int fd)
 	length = sizeof(self);
 	getsockname(fd, reinterpret_cast<sockaddr *>(&self), &length);
 	return is_local(peer, self) || !through_device(self);
+}
+
+std::string local_interface(int fd)
+{
+	sockaddr_storage self{};
+	socklen_t length = sizeof(self);
+	if (getsockname(fd, reinterpret_cast<sockaddr *>(&self), &length) < 0)
+		return {};
+	return interface_of(self);
 }
 
 } // namespace zcap::net

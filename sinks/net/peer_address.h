@@ -35,5 +35,8 @@ std::string address_text(const sockaddr_storage &address);
 /// its socket locally. Zero-copy pages delivered locally are copied by the
 /// kernel anyway (and cost more than send()), measured here.
 bool peer_on_this_host(int fd);
+/// The interface that holds the connected socket @p fd's own address: the
+/// one its packets leave through; empty when none does.
+std::string local_interface(int fd);
 
 } // namespace zcap::net

@@ -18,7 +18,7 @@ namespace zcap::net {
 
 Server::Server(const StreamServerOptions &options, SinkStats &stats, ClientRegistry &registry,
 	       FrameMailbox &mailbox)
-    : mailbox_(mailbox), context_(options, loop_, registry, mailbox, stats)
+    : mailbox_(mailbox), context_(options, loop_, registry, mailbox, stats, features_)
 {
 }
 

@@ -63,6 +63,7 @@ private:
 	void bury();
 
 	FrameMailbox &mailbox_;
+	EthtoolFeatures features_;
 	EventLoop loop_;
 	ServerContext context_;
 	UniqueFd listen_fd_;

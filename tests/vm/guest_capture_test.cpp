@@ -77,12 +77,10 @@ constexpr uint64_t kMatrixFrames = 10;
 
 /// Queueing as `zcap record` does: each sink may have this many frames
 /// waiting; the disk sink this many writes in flight; and the source enough
-/// buffers for all of them plus the frame being made and the one a sink
-/// thread holds, so that nothing waits for a buffer.
+/// buffers for all of them (source_buffers()), so that nothing waits for a
+/// buffer.
 constexpr unsigned kQueueFrames = 4;
 constexpr unsigned kQueueDepth = 8;
-constexpr unsigned kSpareBuffers = 2;
-constexpr unsigned kBuffers = kQueueFrames + kQueueDepth + kSpareBuffers;
 
 /// vivid's control names (drivers/media/test-drivers/vivid/vivid-ctrls.c).
 constexpr std::string_view kBufferErrorControl = "Inject V4L2_BUF_FLAG_ERROR";
@@ -208,7 +206,12 @@ void capture(const CaptureSetup &setup, const fs::path &file, Capture &c, FrameH
 	options.height = setup.height;
 	options.rate = setup.rate;
 	options.io = setup.io;
-	options.buffers = kBuffers;
+	auto checksums = std::make_unique<ChecksumSink>(std::move(hook));
+	std::unique_ptr<Sink> disk = make_disk_sink(
+		{.path = file, .container = setup.container, .queue_depth = kQueueDepth});
+	const SinkOptions block{kQueueFrames, OverflowPolicy::block};
+	const PlannedSink plan[] = {{*checksums, block}, {*disk, block}};
+	options.buffers = source_buffers(plan);
 	Status status;
 	c.source = V4l2Source::open(options, status);
 	ASSERT_TRUE(c.source) << status.message();
@@ -219,14 +222,9 @@ void capture(const CaptureSetup &setup, const fs::path &file, Capture &c, FrameH
 	test::LogCapture log;
 	c.file = file;
 	c.pipeline = std::make_unique<Pipeline>(*c.source);
-	auto checksums = std::make_unique<ChecksumSink>(std::move(hook));
 	c.checksums = checksums.get();
-	const SinkOptions block{kQueueFrames, OverflowPolicy::block};
 	c.pipeline->add_sink(std::move(checksums), block);
-	c.pipeline->add_sink(
-		make_disk_sink(
-			{.path = file, .container = setup.container, .queue_depth = kQueueDepth}),
-		block);
+	c.pipeline->add_sink(std::move(disk), block);
 	std::atomic<bool> stop{false};
 	c.status = c.pipeline->run({.frames = setup.frames}, stop);
 	c.warnings = log.warnings();
@@ -460,7 +458,7 @@ TEST(GuestCapture, BuffersDroppedOnASinkThreadAreQueuedByTheCaptureThread)
 	options.height = kHeight;
 	options.rate = kRate;
 	options.io = IoMode::userptr;
-	options.buffers = kHeld + kSpareBuffers;
+	options.buffers = kHeld + kSpareSourceBuffers;
 	auto source = V4l2Source::open(std::move(owned), options, status);
 	ASSERT_TRUE(source) << status.message();
 	const size_t queued_at_setup = device.queue_threads().size();
