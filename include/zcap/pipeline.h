@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include <zcap/run_clock.h>
 #include <zcap/sink.h>
 #include <zcap/source.h>
 #include <zcap/status.h>
@@ -48,6 +49,12 @@ public:
 
 	void add_sink(std::unique_ptr<Sink> sink, SinkOptions options);
 
+	/// Makes this pipeline one of a run of several sources: its first frame
+	/// waits in @p clock for the run's time zero (sinks see the clock in
+	/// StreamInfo), and @p on_frame sees every frame's capture timestamp
+	/// before the sinks get it. Both must outlive run().
+	void join_run(RunClock &clock, std::function<void(uint64_t timestamp_ns)> on_frame);
+
 	/// Runs until @p limits are reached, @p stop becomes true, the source
 	/// fails, or every sink has failed. Calls @p progress about every
 	/// @p progress_interval from the calling thread. Returns the first error.
@@ -72,6 +79,8 @@ private:
 	std::vector<std::unique_ptr<SinkWorker>> sinks_;
 	std::vector<SinkResult> results_;
 	std::atomic<uint64_t> frames_in_{0};
+	RunClock *clock_ = nullptr;
+	std::function<void(uint64_t)> on_frame_;
 };
 
 } // namespace zcap
