@@ -18,8 +18,10 @@
 #include <zcap/v4l2_source.h>
 
 #include "cli.h"
+#include "multi_record.h"
 #include "record_options.h"
 #include "record_report.h"
+#include "recording_parts.h"
 #include "signal_stop.h"
 
 namespace zcap::cli {
@@ -107,27 +109,42 @@ std::unique_ptr<Source> open_source(const RecordOptions &o, std::string &why)
 	return open_pattern(o);
 }
 
-/// The file (or segments) to record to, added to @p pipeline.
-const Sink *add_recording(Pipeline &pipeline, const RecordOptions &o,
-			  const SegmentedSink *&segments, DeletedSegments &deleted)
-{
-	DiskSinkOptions disk;
-	disk.path = o.output;
-	disk.container = o.container.value_or(container_for(o.output));
-	disk.queue_depth = o.queue_depth;
-	disk.overwrite = o.force;
-	disk.force_buffered = o.buffered;
+} // namespace
 
+std::unique_ptr<Source> open_recording_source(const RecordOptions &o, std::string &why)
+{
+	return open_source(o, why);
+}
+
+SinkOptions recording_queue(const RecordOptions &o)
+{
 	SinkOptions queue;
 	queue.queue_frames = queue_frames(o);
 	queue.policy = o.policy.value_or(o.rate && o.rate->unlimited() ? OverflowPolicy::block
 								       : OverflowPolicy::drop);
+	return queue;
+}
 
+DiskSinkOptions recording_disk(const RecordOptions &o, const std::filesystem::path &path)
+{
+	DiskSinkOptions disk;
+	disk.path = path;
+	disk.container = o.container.value_or(container_for(o.output));
+	disk.queue_depth = o.queue_depth;
+	disk.overwrite = o.force;
+	disk.force_buffered = o.buffered;
+	return disk;
+}
+
+std::unique_ptr<Sink> make_recording(const RecordOptions &o, const std::filesystem::path &path,
+				     const SegmentedSink *&segments, DeletedSegments &deleted)
+{
+	DiskSinkOptions disk = recording_disk(o, path);
 	std::unique_ptr<Sink> sink;
 	if (segmented(o)) {
 		SegmentedSinkOptions options;
 		options.disk = disk;
-		options.pattern = o.output;
+		options.pattern = path;
 		options.max_duration = o.segment.duration;
 		options.max_bytes = o.segment.bytes;
 		options.max_files = o.max_files;
@@ -141,8 +158,18 @@ const Sink *add_recording(Pipeline &pipeline, const RecordOptions &o,
 	} else {
 		sink = make_disk_sink(disk);
 	}
+	return sink;
+}
+
+namespace {
+
+/// The file (or segments) to record to, added to @p pipeline.
+const Sink *add_recording(Pipeline &pipeline, const RecordOptions &o,
+			  const SegmentedSink *&segments, DeletedSegments &deleted)
+{
+	std::unique_ptr<Sink> sink = make_recording(o, o.output, segments, deleted);
 	const Sink *recording = sink.get();
-	pipeline.add_sink(std::move(sink), queue);
+	pipeline.add_sink(std::move(sink), recording_queue(o));
 	return recording;
 }
 
@@ -177,6 +204,8 @@ const StreamServer *add_server(Pipeline &pipeline, const RecordOptions &o)
 
 int record(const RecordOptions &o)
 {
+	if (o.sources.size() > 1)
+		return record_several(o);
 	// Segments: the first file's name, by the pattern (checked here).
 	std::filesystem::path first = o.output;
 	if (segmented(o))
