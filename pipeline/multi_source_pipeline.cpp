@@ -85,6 +85,7 @@ Status MultiSourcePipeline::run(const RunLimits &limits, const std::atomic<bool>
 		result.status = entry.status;
 		result.sinks = entry.pipeline->results();
 		result.frames_in = entry.pipeline->frames_in();
+		result.frames_before_zero = entry.pipeline->frames_before_zero();
 		if (entry.started)
 			result.start_offset_ns = clock_->since_zero(entry.first_ns);
 		if (!result.status && !first_failure)

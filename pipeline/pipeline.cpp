@@ -197,6 +197,7 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 {
 	results_.clear();
 	frames_in_ = 0;
+	frames_before_zero_ = 0;
 
 	// Sinks first: their placement advice (below) must be there when the
 	// source queues its buffers for streaming.
@@ -246,6 +247,10 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 				first_timestamp = frame->timestamp_ns();
 				if (clock_ && !clock_->join(*first_timestamp, halt))
 					break;
+			}
+			if (clock_ && frame->timestamp_ns() < *clock_->zero()) {
+				frames_before_zero_.fetch_add(1, std::memory_order_relaxed);
+				continue;
 			}
 			uint64_t elapsed = clock_ ? clock_->since_zero(frame->timestamp_ns())
 						  : frame->timestamp_ns() - *first_timestamp;

@@ -17,9 +17,9 @@ void RunClock::arrive(std::optional<uint64_t> timestamp_ns)
 {
 	std::lock_guard guard(lock_);
 	if (timestamp_ns)
-		earliest_ = std::min(earliest_.value_or(*timestamp_ns), *timestamp_ns);
+		latest_ = std::max(latest_.value_or(*timestamp_ns), *timestamp_ns);
 	if (waiting_ > 0 && --waiting_ == 0) {
-		zero_.store(earliest_.value_or(0), std::memory_order_relaxed);
+		zero_.store(latest_.value_or(0), std::memory_order_relaxed);
 		fixed_.store(true, std::memory_order_release);
 		known_.notify_all();
 	}

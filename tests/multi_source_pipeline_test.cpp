@@ -18,6 +18,7 @@ namespace {
 class CheckingSink final : public Sink {
 public:
 	std::vector<uint64_t> timestamps;
+	std::vector<uint64_t> sequences;
 	std::vector<uint64_t> zero_at_write;
 	uint64_t corrupt = 0;
 	bool finished = false;
@@ -35,6 +36,7 @@ public:
 		pattern::render(format_, frame.sequence(), expected);
 		corrupt += std::memcmp(expected.data(), frame.data().data(), expected.size()) != 0;
 		timestamps.push_back(frame.timestamp_ns());
+		sequences.push_back(frame.sequence());
 		zero_at_write.push_back(clock_ && clock_->zero() ? *clock_->zero() : UINT64_MAX);
 		stats_.frames++;
 		return {};
@@ -103,27 +105,34 @@ TEST(MultiSourcePipeline, EverySourceFeedsItsOwnSinksOnOneTimeZero)
 
 	ASSERT_TRUE(pipeline.clock()->zero());
 	uint64_t zero = *pipeline.clock()->zero();
+	const uint64_t period = 1'000'000'000 / 200;
 	uint64_t earliest = UINT64_MAX;
-	for (CheckingSink *sink : sinks) {
+	for (size_t i = 0; i < 3; ++i) {
+		CheckingSink *sink = sinks[i];
+		const SourceResult &result = pipeline.results()[i];
+		EXPECT_TRUE(result.status.ok()) << result.status.message();
 		EXPECT_TRUE(sink->finished);
 		ASSERT_EQ(sink->timestamps.size(), 20u);
 		EXPECT_EQ(sink->corrupt, 0u);
-		earliest = std::min(earliest, sink->timestamps.front());
 		// The zero is known before any sink sees a frame.
 		for (uint64_t seen : sink->zero_at_write)
 			EXPECT_EQ(seen, zero);
-	}
-	EXPECT_EQ(zero, earliest) << "the zero is the earliest first frame";
-	ASSERT_EQ(pipeline.results().size(), 3u);
-	for (size_t i = 0; i < 3; ++i) {
-		const SourceResult &result = pipeline.results()[i];
-		EXPECT_TRUE(result.status.ok()) << result.status.message();
+		// Each camera records from its first frame at or after the zero;
+		// the frames before it are counted, and the rest follow in order.
+		EXPECT_GE(sink->timestamps.front(), zero);
+		EXPECT_LT(sink->timestamps.front(), zero + period);
+		EXPECT_EQ(sink->sequences.front(), result.frames_before_zero);
+		for (size_t n = 1; n < sink->sequences.size(); ++n)
+			EXPECT_EQ(sink->sequences[n], sink->sequences[n - 1] + 1);
+		earliest = std::min(earliest, sink->timestamps.front());
 		EXPECT_EQ(result.frames_in, 20u);
 		ASSERT_TRUE(result.start_offset_ns);
-		EXPECT_EQ(*result.start_offset_ns, sinks[i]->timestamps.front() - zero);
+		EXPECT_EQ(*result.start_offset_ns, sink->timestamps.front() - zero);
 		// Every frame is measured against source 0's.
 		EXPECT_EQ(pipeline.alignment(i).frames, 20u);
 	}
+	EXPECT_EQ(zero, earliest) << "the zero is the last camera's first frame";
+	ASSERT_EQ(pipeline.results().size(), 3u);
 	EXPECT_EQ(pipeline.alignment(0).max_ns, 0u);
 	EXPECT_EQ(pipeline.failed(), 0u);
 }

@@ -94,13 +94,16 @@ void write_multi_stats_json(const std::filesystem::path &path, const MultiRunRep
 			"\"track\": {}, \"files\": [{}], \"io_path\": {}, \"frames\": {}, "
 			"\"bytes\": {}, \"dropped\": {}, \"device_dropped\": {}, \"sink_dropped\": "
 			"{}, "
-			"\"copied_bytes\": {}, \"start_offset_ms\": {}, \"from_first_camera_ms\": "
-			"{{\"frames\": {}, \"median\": {}, \"max\": {}}}}}",
+			"\"copied_bytes\": {}, \"frames_before_start\": {}, \"start_offset_ms\": "
+			"{}, "
+			"\"from_first_camera_ms\": {{\"frames\": {}, \"median\": {}, \"max\": "
+			"{}}}}}",
 			i ? "," : "", i + 1, json_string(camera.spec), source, error,
 			n.track ? std::to_string(*n.track) : "null", fmt::join(files, ", "),
 			json_string(io_path_name(n.io_path)), n.frames, n.bytes,
 			n.device_dropped + n.sink_dropped, n.device_dropped, n.sink_dropped,
-			n.copied, json_ms(n.result ? n.result->start_offset_ns : std::nullopt),
+			n.copied, n.result ? n.result->frames_before_zero : 0,
+			json_ms(n.result ? n.result->start_offset_ns : std::nullopt),
 			n.alignment.frames, json_ms(n.alignment.median_ns),
 			json_ms(n.alignment.max_ns));
 	}
@@ -142,6 +145,9 @@ void print_multi_summary(const RecordOptions &o, const MultiRunReport &r)
 			   n.device_dropped + n.sink_dropped, human_bytes(n.copied), offset,
 			   double(n.alignment.median_ns) / kNsPerMs,
 			   double(n.alignment.max_ns) / kNsPerMs);
+		if (n.result->frames_before_zero)
+			fmt::print("    {} frames made before every camera ran were not recorded\n",
+				   n.result->frames_before_zero);
 		if (!n.result->status)
 			fmt::print("    failed: {}\n", n.result->status.message());
 	}

@@ -23,14 +23,16 @@ struct SourceResult {
 	Status status;
 	std::vector<SinkResult> sinks;
 	uint64_t frames_in = 0;
-	/// Its first frame's capture time after the run's time zero.
+	/// Frames captured before the run's time zero, let go unwritten.
+	uint64_t frames_before_zero = 0;
+	/// Its first recorded frame's capture time after the run's time zero.
 	std::optional<uint64_t> start_offset_ns;
 };
 
 /// Several sources recorded together: each source runs its own Pipeline on
 /// its own thread, feeding its own sinks (a multi-track file gives each
 /// source a track sink of its own). They share the stop flag, the limits
-/// and one time zero (RunClock): the capture timestamp of the earliest first
+/// and one time zero (RunClock): when the last camera delivered its first
 /// frame. A source that cannot start, fails or disconnects ends alone and is
 /// reported with its own status; the others go on.
 class MultiSourcePipeline {

@@ -51,8 +51,9 @@ public:
 
 	/// Makes this pipeline one of a run of several sources: its first frame
 	/// waits in @p clock for the run's time zero (sinks see the clock in
-	/// StreamInfo), and @p on_frame sees every frame's capture timestamp
-	/// before the sinks get it. Both must outlive run().
+	/// StreamInfo), frames captured before the zero are let go (counted in
+	/// frames_before_zero()), and @p on_frame sees the capture timestamp of
+	/// every frame the sinks get. Both must outlive run().
 	void join_run(RunClock &clock, std::function<void(uint64_t timestamp_ns)> on_frame);
 
 	/// Runs until @p limits are reached, @p stop becomes true, the source
@@ -67,6 +68,8 @@ public:
 	const std::vector<SinkResult> &results() const { return results_; }
 	/// Frames handed to each sink's queue or dropped there: total seen.
 	uint64_t frames_in() const { return frames_in_; }
+	/// Frames let go because they were captured before the run's time zero.
+	uint64_t frames_before_zero() const { return frames_before_zero_; }
 
 private:
 	class SinkWorker;
@@ -79,6 +82,7 @@ private:
 	std::vector<std::unique_ptr<SinkWorker>> sinks_;
 	std::vector<SinkResult> results_;
 	std::atomic<uint64_t> frames_in_{0};
+	std::atomic<uint64_t> frames_before_zero_{0};
 	RunClock *clock_ = nullptr;
 	std::function<void(uint64_t)> on_frame_;
 };

@@ -118,8 +118,8 @@ void open_rig(Rig &rig, const fs::path &mkv, const std::string &raw_pattern)
 		rig.pipeline.add_sink(slot, std::move(tracks[i]), queue);
 		if (raw_pattern.empty())
 			continue;
-		auto file = make_disk_sink({.path = fmt::format(fmt::runtime(raw_pattern), i + 1),
-					    .queue_depth = 4});
+		auto file = make_disk_sink(
+			{.path = fmt::format(fmt::runtime(raw_pattern), i + 1), .queue_depth = 4});
 		rig.files.push_back(file.get());
 		rig.pipeline.add_sink(slot, std::move(file), queue);
 	}
@@ -178,8 +178,9 @@ TEST(GuestMulti, FourCamerasIntoAFourTrackFileAndFourFilesOnOneTimeline)
 		EXPECT_EQ(handed.size(), kFrames);
 		EXPECT_EQ(summary.tracks[i].frames, handed.size());
 		EXPECT_EQ(track_checksums(mkv, i + 1), handed);
-		EXPECT_EQ(raw_checksums(dir / fmt::format("cam{}.raw", i + 1), kWidth * kHeight * 2),
-			  handed);
+		EXPECT_EQ(
+			raw_checksums(dir / fmt::format("cam{}.raw", i + 1), kWidth * kHeight * 2),
+			handed);
 		EXPECT_EQ(rig.tracks[i]->stats().frames.load(), kFrames);
 		EXPECT_EQ(rig.tracks[i]->stats().copied_bytes.load(), 0u);
 		EXPECT_EQ(rig.files[i]->stats().frames.load(), kFrames);
