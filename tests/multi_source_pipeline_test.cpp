@@ -9,6 +9,8 @@
 #include <zcap/pattern.h>
 #include <zcap/pattern_source.h>
 
+#include "unstartable_source.h"
+
 using namespace zcap;
 
 namespace {
@@ -52,27 +54,6 @@ public:
 private:
 	FrameFormat format_;
 	const RunClock *clock_ = nullptr;
-};
-
-/// A device refusing VIDIOC_STREAMON (ENOSPC: no USB bandwidth left).
-class NoBandwidthSource final : public Source {
-public:
-	std::string description() const override { return "camera on a full hub"; }
-	FrameFormat format() const override { return *packed_format(pixfmt::GREY, 8, 8); }
-	FrameRate frame_rate() const override { return {30, 1}; }
-	std::vector<MemoryRegion> memory_regions() const override { return {}; }
-	Status start() override { return Status::from_errno(ENOSPC, "VIDIOC_STREAMON"); }
-	std::optional<Frame> next_frame(const std::atomic<bool> &) override
-	{
-		ADD_FAILURE() << "no frame is asked of a source that did not start";
-		return std::nullopt;
-	}
-	void stop() override {}
-	Status last_error() const override { return {}; }
-	const SourceStats &stats() const override { return stats_; }
-
-private:
-	SourceStats stats_;
 };
 
 std::unique_ptr<PatternSource> make_source(uint32_t width, FrameRate rate)
@@ -140,7 +121,7 @@ TEST(MultiSourcePipeline, EverySourceFeedsItsOwnSinksOnOneTimeZero)
 TEST(MultiSourcePipeline, ACameraThatCannotStartFailsAlone)
 {
 	auto good = make_source(64, {200, 1});
-	NoBandwidthSource bad;
+	test::UnstartableSource bad("camera on a full hub", ENOSPC);
 	MultiSourcePipeline pipeline;
 	pipeline.add_source(bad);
 	size_t index = pipeline.add_source(*good);
@@ -154,7 +135,7 @@ TEST(MultiSourcePipeline, ACameraThatCannotStartFailsAlone)
 	std::atomic<bool> stop{false};
 	Status status = pipeline.run({.frames = 15}, stop);
 	EXPECT_EQ(status.message(), "1 of 2 sources failed; source 1 (camera on a full hub): "
-				    "VIDIOC_STREAMON: No space left on device");
+				    "STREAMON: No space left on device");
 	EXPECT_EQ(pipeline.failed(), 1u);
 	EXPECT_EQ(pipeline.results()[0].status.code(), std::errc::no_space_on_device);
 	EXPECT_FALSE(pipeline.results()[0].start_offset_ns);
