@@ -18,9 +18,10 @@ uint32_t parse_format_option(std::string_view text)
 		code = fourcc(padded[0], padded[1], padded[2], padded[3]);
 	}
 	if (!code)
-		throw UsageError(fmt::format("unknown format '{}': expected a fourcc or a name from "
-					     "zcap formats (YUYV, I420, NV12, Y16, BGR24, ...)",
-					     text));
+		throw UsageError(
+			fmt::format("unknown format '{}': expected a fourcc or a name from "
+				    "zcap formats (YUYV, I420, NV12, Y16, BGR24, ...)",
+				    text));
 	return *code;
 }
 
