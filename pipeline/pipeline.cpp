@@ -180,6 +180,12 @@ void Pipeline::add_sink(std::unique_ptr<Sink> sink, SinkOptions options)
 	sinks_.push_back(std::make_unique<SinkWorker>(std::move(sink), options));
 }
 
+void Pipeline::join_run(RunClock &clock, std::function<void(uint64_t)> on_frame)
+{
+	clock_ = &clock;
+	on_frame_ = std::move(on_frame);
+}
+
 const Sink &Pipeline::sink(size_t i) const
 {
 	return sinks_.at(i)->sink();
@@ -199,10 +205,11 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 {
 	results_.clear();
 	frames_in_ = 0;
+	frames_before_zero_ = 0;
 
 	// Sinks first: their placement advice (below) must be there when the
 	// source queues its buffers for streaming.
-	StreamInfo info{source_.format(), source_.frame_rate(), source_.memory_regions()};
+	StreamInfo info{source_.format(), source_.frame_rate(), source_.memory_regions(), clock_};
 	size_t started = 0;
 	for (auto &worker : sinks_)
 		started += worker->start(info);
@@ -224,6 +231,8 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 		return std::nullopt;
 	});
 	if (Status status = source_.start(); !status) {
+		if (clock_)
+			clock_->leave();
 		finish_sinks();
 		return status;
 	}
@@ -240,16 +249,29 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 			std::optional<Frame> frame = source_.next_frame(halt);
 			if (!frame)
 				break;
-			// A duration counts capture time: 10 s at 30 fps is 300 frames.
-			if (!first_timestamp)
+			// A duration counts capture time: 10 s at 30 fps is 300 frames
+			// (from the run's time zero when there are several sources).
+			if (!first_timestamp) {
 				first_timestamp = frame->timestamp_ns();
-			if (limits.duration.count() && frame->timestamp_ns() - *first_timestamp >=
-							       uint64_t(limits.duration.count()))
+				if (clock_ && !clock_->join(*first_timestamp, halt))
+					break;
+			}
+			if (clock_ && frame->timestamp_ns() < *clock_->zero()) {
+				frames_before_zero_.fetch_add(1, std::memory_order_relaxed);
+				continue;
+			}
+			uint64_t elapsed = clock_ ? clock_->since_zero(frame->timestamp_ns())
+						  : frame->timestamp_ns() - *first_timestamp;
+			if (limits.duration.count() && elapsed >= uint64_t(limits.duration.count()))
 				break;
+			if (on_frame_)
+				on_frame_(frame->timestamp_ns());
 			for (auto &worker : sinks_)
 				worker->push(*frame, halt);
 			frames_in_.fetch_add(1, std::memory_order_relaxed);
 		}
+		if (clock_ && !first_timestamp)
+			clock_->leave();
 		source_.stop();
 		std::lock_guard lock(done_lock);
 		done = true;

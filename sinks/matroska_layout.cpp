@@ -18,6 +18,34 @@ constexpr size_t kSeekHeadRoom = 128;
 /// Matroska's epoch for DateUTC: 2001-01-01T00:00:00 UTC, in Unix seconds.
 constexpr int64_t kMatroskaEpoch = 978307200;
 
+/// The TrackEntry of video track @p number.
+void track_entry(ebml::Writer &w, uint64_t number, const TrackSpec &spec, const TrackCodec &codec)
+{
+	size_t entry = w.begin_master(ebml::id::TrackEntry);
+	w.uint(ebml::id::TrackNumber, number);
+	w.uint(ebml::id::TrackUID, number);
+	w.uint(ebml::id::TrackType, 1); // video
+	w.uint(ebml::id::FlagLacing, 0);
+	w.string(ebml::id::CodecID, codec.codec_id);
+	if (!spec.rate.unlimited())
+		w.uint(ebml::id::DefaultDuration, 1'000'000'000ull * spec.rate.den / spec.rate.num);
+	size_t video = w.begin_master(ebml::id::Video);
+	w.uint(ebml::id::FlagInterlaced, 2); // progressive
+	w.uint(ebml::id::PixelWidth, spec.format.width);
+	w.uint(ebml::id::PixelHeight, spec.format.height);
+	if (codec.colour_space) {
+		w.id(ebml::id::ColourSpace);
+		w.size_field(4);
+		w.big_endian(uint64_t(codec.colour_space & 0xff) << 24 |
+				     uint64_t((codec.colour_space >> 8) & 0xff) << 16 |
+				     uint64_t((codec.colour_space >> 16) & 0xff) << 8 |
+				     uint64_t(codec.colour_space >> 24),
+			     4);
+	}
+	w.end_master(video);
+	w.end_master(entry);
+}
+
 } // namespace
 
 Status codec_for(uint32_t code, TrackCodec &codec)
@@ -39,9 +67,20 @@ Status codec_for(uint32_t code, TrackCodec &codec)
 Status file_header(const FrameFormat &format, FrameRate rate,
 		   std::chrono::system_clock::time_point created, FileHeader &header)
 {
-	TrackCodec codec;
-	if (Status s = codec_for(format.fourcc, codec); !s)
-		return s;
+	TrackSpec track{format, rate};
+	return file_header(std::span(&track, 1), created, header);
+}
+
+Status file_header(std::span<const TrackSpec> specs, std::chrono::system_clock::time_point created,
+		   FileHeader &header)
+{
+	if (specs.empty() || specs.size() > kMaxTracks)
+		return Status::invalid(fmt::format("a Matroska file holds 1 to {} tracks, not {}",
+						   kMaxTracks, specs.size()));
+	std::vector<TrackCodec> codecs(specs.size());
+	for (size_t i = 0; i < specs.size(); ++i)
+		if (Status s = codec_for(specs[i].format.fourcc, codecs[i]); !s)
+			return s;
 
 	ebml::Writer w;
 	size_t ebml = w.begin_master(ebml::id::EBML);
@@ -80,29 +119,8 @@ Status file_header(const FrameFormat &format, FrameRate rate,
 
 	header.tracks_at = w.size();
 	size_t tracks = w.begin_master(ebml::id::Tracks);
-	size_t entry = w.begin_master(ebml::id::TrackEntry);
-	w.uint(ebml::id::TrackNumber, 1);
-	w.uint(ebml::id::TrackUID, 1);
-	w.uint(ebml::id::TrackType, 1); // video
-	w.uint(ebml::id::FlagLacing, 0);
-	w.string(ebml::id::CodecID, codec.codec_id);
-	if (!rate.unlimited())
-		w.uint(ebml::id::DefaultDuration, 1'000'000'000ull * rate.den / rate.num);
-	size_t video = w.begin_master(ebml::id::Video);
-	w.uint(ebml::id::FlagInterlaced, 2); // progressive
-	w.uint(ebml::id::PixelWidth, format.width);
-	w.uint(ebml::id::PixelHeight, format.height);
-	if (codec.colour_space) {
-		w.id(ebml::id::ColourSpace);
-		w.size_field(4);
-		w.big_endian(uint64_t(codec.colour_space & 0xff) << 24 |
-				     uint64_t((codec.colour_space >> 8) & 0xff) << 16 |
-				     uint64_t((codec.colour_space >> 16) & 0xff) << 8 |
-				     uint64_t(codec.colour_space >> 24),
-			     4);
-	}
-	w.end_master(video);
-	w.end_master(entry);
+	for (size_t i = 0; i < specs.size(); ++i)
+		track_entry(w, i + 1, specs[i], codecs[i]);
 	w.end_master(tracks);
 
 	header.bytes = w.take();
@@ -152,12 +170,12 @@ std::vector<std::byte> cluster_header(uint64_t timestamp_ms)
 }
 
 std::array<std::byte, kBlockHeaderSize> block_header(uint64_t payload, int16_t offset_ms,
-						     bool keyframe)
+						     bool keyframe, uint8_t track)
 {
 	std::array<std::byte, kBlockHeaderSize> h{};
 	h[0] = std::byte(ebml::id::SimpleBlock);
 	ebml::encode_size8(payload + 4, &h[1]); // track, timestamp, flags, payload
-	h[9] = std::byte{0x81};			// track 1
+	h[9] = std::byte(0x80 | track);		// the track number, 1-byte EBML
 	h[10] = std::byte(uint16_t(offset_ms) >> 8);
 	h[11] = std::byte(uint16_t(offset_ms) & 0xff);
 	h[12] = keyframe ? std::byte{0x80} : std::byte{0};
@@ -194,7 +212,7 @@ std::vector<std::byte> cues(std::span<const CuePoint> points)
 		size_t point = w.begin_master(ebml::id::CuePoint);
 		w.uint(ebml::id::CueTime, p.time_ms);
 		size_t positions = w.begin_master(ebml::id::CueTrackPositions);
-		w.uint(ebml::id::CueTrack, 1);
+		w.uint(ebml::id::CueTrack, p.track);
 		w.uint(ebml::id::CueClusterPosition, p.cluster_position);
 		w.end_master(positions);
 		w.end_master(point);

@@ -47,8 +47,21 @@ struct FileHeader {
 	size_t tracks_at = 0;
 };
 
-/// The header of a file of @p format frames at @p rate (unlimited: no
-/// DefaultDuration), created at @p created (DateUTC).
+/// One video track of a file: its frames' format and rate.
+struct TrackSpec {
+	FrameFormat format;
+	FrameRate rate; ///< unlimited: no DefaultDuration
+};
+
+/// Tracks a file may have: their numbers fit the 1-byte track field of the
+/// SimpleBlock header (block_header()).
+constexpr size_t kMaxTracks = 126;
+
+/// The header of a file of @p tracks (numbered from 1 in this order),
+/// created at @p created (DateUTC).
+Status file_header(std::span<const TrackSpec> tracks, std::chrono::system_clock::time_point created,
+		   FileHeader &header);
+/// The header of a file of one track of @p format frames at @p rate.
 Status file_header(const FrameFormat &format, FrameRate rate,
 		   std::chrono::system_clock::time_point created, FileHeader &header);
 
@@ -62,9 +75,10 @@ std::vector<std::byte> duration(double ms);
 /// A Cluster of unknown (patchable) size starting at @p timestamp_ms.
 std::vector<std::byte> cluster_header(uint64_t timestamp_ms);
 
-/// The header of a SimpleBlock of track 1 carrying @p payload bytes.
+/// The header of a SimpleBlock of @p track (1 to kMaxTracks) carrying
+/// @p payload bytes.
 std::array<std::byte, kBlockHeaderSize> block_header(uint64_t payload, int16_t offset_ms,
-						     bool keyframe);
+						     bool keyframe, uint8_t track = 1);
 
 /// A Void covering @p total bytes whose size field is always 8 bytes long,
 /// so that it can cover a frame of any size: the first 9 bytes.
@@ -80,6 +94,7 @@ std::array<std::byte, 8> size_field(uint64_t value);
 struct CuePoint {
 	uint64_t time_ms;
 	uint64_t cluster_position; ///< relative to the Segment data
+	uint64_t track = 1;
 };
 std::vector<std::byte> cues(std::span<const CuePoint> points);
 

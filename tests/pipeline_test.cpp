@@ -12,6 +12,8 @@
 #include <zcap/pattern.h>
 #include <zcap/pattern_source.h>
 
+#include "unstartable_source.h"
+
 using namespace zcap;
 
 namespace {
@@ -236,26 +238,7 @@ TEST(Pipeline, StopFlagEndsARunAtTheFrameRate)
 
 TEST(Pipeline, SinksAreFinishedWhenTheSourceCannotStart)
 {
-	// A source whose start() fails, like a device refusing VIDIOC_STREAMON.
-	class UnstartableSource final : public Source {
-	public:
-		std::string description() const override { return "unstartable"; }
-		FrameFormat format() const override { return *packed_format(pixfmt::GREY, 8, 8); }
-		FrameRate frame_rate() const override { return {}; }
-		std::vector<MemoryRegion> memory_regions() const override { return {}; }
-		Status start() override { return Status::from_errno(EIO, "STREAMON"); }
-		std::optional<Frame> next_frame(const std::atomic<bool> &) override
-		{
-			ADD_FAILURE() << "no frame is asked of a source that did not start";
-			return std::nullopt;
-		}
-		void stop() override {}
-		Status last_error() const override { return {}; }
-		const SourceStats &stats() const override { return stats_; }
-
-	private:
-		SourceStats stats_;
-	} source;
+	test::UnstartableSource source("unstartable", EIO);
 
 	Pipeline pipeline(source);
 	auto sink = std::make_unique<RecordingSink>();

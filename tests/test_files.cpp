@@ -128,9 +128,11 @@ std::string run_command(const std::string &command, int *exit_status)
 
 std::vector<uint64_t> matroska_pattern_sequences(const std::filesystem::path &file,
 						 const FrameFormat &format, uint64_t first,
-						 uint64_t max_gap)
+						 uint64_t max_gap, uint64_t track)
 {
 	std::vector<BlockPayload> blocks = matroska_block_payloads(file);
+	if (track)
+		std::erase_if(blocks, [&](const BlockPayload &b) { return b.track != track; });
 	std::ifstream in(file, std::ios::binary);
 	std::vector<std::byte> payload(format.size_image), expected(format.size_image);
 	std::vector<uint64_t> sequences;
@@ -261,10 +263,12 @@ std::vector<BlockPayload> matroska_block_payloads(const std::filesystem::path &p
 			value = value << 8 | bytes[pos + i];
 		return length;
 	};
-	constexpr uint64_t kSegment = 0x18538067, kCluster = 0x1F43B675, kSimpleBlock = 0xA3;
-	constexpr unsigned kBlockHeader = 4; // track 1, 16-bit timestamp, flags
+	constexpr uint64_t kSegment = 0x18538067, kCluster = 0x1F43B675, kSimpleBlock = 0xA3,
+			   kTimestamp = 0xE7;
+	constexpr unsigned kBlockHeader = 4; // track (< 127), 16-bit timestamp, flags
 
 	uint64_t pos = 0;
+	int64_t cluster_ms = 0;
 	while (pos < end) {
 		uint64_t id, size;
 		unsigned id_length = vint(pos, true, id);
@@ -276,8 +280,16 @@ std::vector<BlockPayload> matroska_block_payloads(const std::filesystem::path &p
 			pos = data;
 			continue;
 		}
-		if (id == kSimpleBlock)
-			blocks.push_back({data + kBlockHeader, size - kBlockHeader});
+		if (id == kTimestamp && data + size <= end) {
+			cluster_ms = 0;
+			for (uint64_t i = 0; i < size; ++i)
+				cluster_ms = cluster_ms << 8 | bytes[data + i];
+		}
+		if (id == kSimpleBlock && data + kBlockHeader <= end) {
+			int16_t offset = int16_t(uint16_t(bytes[data + 1] << 8 | bytes[data + 2]));
+			blocks.push_back({data + kBlockHeader, size - kBlockHeader,
+					  uint64_t(bytes[data] & 0x7f), cluster_ms + offset});
+		}
 		pos = data + size;
 	}
 	munmap(map, end);

@@ -134,15 +134,17 @@ uint64_t probed_frames(const std::string &file);
 /// frame of @p format, the first at least @p first and each later than the
 /// one before by less than @p max_gap (a gap is a frame counted as dropped).
 /// A payload that is no such frame is a test failure, and the list ends
-/// before it.
+/// before it. A @p track other than 0 looks at that track's blocks only.
 std::vector<uint64_t> matroska_pattern_sequences(const std::filesystem::path &file,
 						 const FrameFormat &format, uint64_t first = 0,
-						 uint64_t max_gap = 64);
+						 uint64_t max_gap = 64, uint64_t track = 0);
 
 /// Where a SimpleBlock's payload lies in a Matroska file.
 struct BlockPayload {
 	uint64_t offset;
 	uint64_t size;
+	uint64_t track = 1;
+	int64_t time_ms = 0; ///< its Cluster's timestamp plus its own offset
 };
 
 /// The SimpleBlock payloads of a Matroska file zcap wrote, in file order. A

@@ -18,8 +18,10 @@
 #include <zcap/v4l2_source.h>
 
 #include "cli.h"
+#include "multi_record.h"
 #include "record_options.h"
 #include "record_report.h"
+#include "recording_parts.h"
 #include "signal_stop.h"
 
 namespace zcap::cli {
@@ -80,15 +82,12 @@ void allow_fds(rlim_t count)
 	}
 }
 
-/// Chooses the source, with a buffer for every frame @p sinks may pin;
-/// returns the note that says why, for the summary.
-std::unique_ptr<Source> open_source(const RecordOptions &o, const std::vector<QueuedSink> &sinks,
-				    std::string &why)
+} // namespace
+
+std::unique_ptr<Source> open_recording_source(const RecordOptions &o,
+					      std::span<const PlannedSink> sinks, std::string &why)
 {
-	std::vector<PlannedSink> plan;
-	for (const QueuedSink &s : sinks)
-		plan.push_back({*s.sink, s.queue});
-	const unsigned buffers = source_buffers(plan);
+	const unsigned buffers = source_buffers(sinks);
 	if (o.source == "pattern") {
 		why = "asked for";
 		return open_pattern(o, buffers);
@@ -107,42 +106,48 @@ std::unique_ptr<Source> open_source(const RecordOptions &o, const std::vector<Qu
 	return open_pattern(o, buffers);
 }
 
-/// The file (or segments) to record to.
-QueuedSink make_recording(const RecordOptions &o, const SegmentedSink *&segments,
-			  DeletedSegments &deleted)
+SinkOptions recording_queue(const RecordOptions &o)
 {
-	DiskSinkOptions disk;
-	disk.path = o.output;
-	disk.container = o.container.value_or(container_for(o.output));
-	disk.queue_depth = o.queue_depth;
-	disk.overwrite = o.force;
-	disk.disk_path = o.disk_path;
-
 	SinkOptions queue;
 	queue.queue_frames = queue_frames(o);
 	queue.policy = o.policy.value_or(o.rate && o.rate->unlimited() ? OverflowPolicy::block
 								       : OverflowPolicy::drop);
-
-	std::unique_ptr<Sink> sink;
-	if (segmented(o)) {
-		SegmentedSinkOptions options;
-		options.disk = disk;
-		options.pattern = o.output;
-		options.max_duration = o.segment.duration;
-		options.max_bytes = o.segment.bytes;
-		options.max_files = o.max_files;
-		if (!o.quiet)
-			options.on_delete = [&deleted](const std::filesystem::path &path) {
-				deleted.add(path);
-			};
-		std::unique_ptr<SegmentedSink> segmented_sink = make_segmented_sink(options);
-		segments = segmented_sink.get();
-		sink = std::move(segmented_sink);
-	} else {
-		sink = make_disk_sink(disk);
-	}
-	return {std::move(sink), queue};
+	return queue;
 }
+
+DiskSinkOptions recording_disk(const RecordOptions &o, const std::filesystem::path &path)
+{
+	DiskSinkOptions disk;
+	disk.path = path;
+	disk.container = o.container.value_or(container_for(o.output));
+	disk.queue_depth = o.queue_depth;
+	disk.overwrite = o.force;
+	disk.disk_path = o.disk_path;
+	return disk;
+}
+
+std::unique_ptr<Sink> make_recording(const RecordOptions &o, const std::filesystem::path &path,
+				     const SegmentedSink *&segments, DeletedSegments &deleted)
+{
+	DiskSinkOptions disk = recording_disk(o, path);
+	if (!segmented(o))
+		return make_disk_sink(disk);
+	SegmentedSinkOptions options;
+	options.disk = disk;
+	options.pattern = path;
+	options.max_duration = o.segment.duration;
+	options.max_bytes = o.segment.bytes;
+	options.max_files = o.max_files;
+	if (!o.quiet)
+		options.on_delete = [&deleted](const std::filesystem::path &path) {
+			deleted.add(path);
+		};
+	std::unique_ptr<SegmentedSink> segmented_sink = make_segmented_sink(options);
+	segments = segmented_sink.get();
+	return segmented_sink;
+}
+
+namespace {
 
 /// The HTTP server and --connect pushes.
 QueuedSink make_server(const RecordOptions &o, const StreamServer *&server)
@@ -174,6 +179,8 @@ QueuedSink make_server(const RecordOptions &o, const StreamServer *&server)
 
 int record(const RecordOptions &o)
 {
+	if (o.sources.size() > 1)
+		return record_several(o);
 	// Segments: the first file's name, by the pattern (checked here).
 	std::filesystem::path first = o.output;
 	if (segmented(o))
@@ -189,14 +196,18 @@ int record(const RecordOptions &o)
 	RecordSinks sinks;
 	std::vector<QueuedSink> queued;
 	if (!o.stream_only) {
-		queued.push_back(make_recording(o, sinks.segments, deleted));
+		queued.push_back({make_recording(o, o.output, sinks.segments, deleted),
+				  recording_queue(o)});
 		sinks.recording = queued.back().sink.get();
 	}
 	if (serving(o))
 		queued.push_back(make_server(o, sinks.server));
 
 	std::string source_note;
-	std::unique_ptr<Source> source = open_source(o, queued, source_note);
+	std::vector<PlannedSink> plan;
+	for (const QueuedSink &s : queued)
+		plan.push_back({*s.sink, s.queue});
+	std::unique_ptr<Source> source = open_recording_source(o, plan, source_note);
 	Pipeline pipeline(*source);
 	for (QueuedSink &s : queued)
 		pipeline.add_sink(std::move(s.sink), s.queue);

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include <zcap/pattern.h>
+#include "source_spec.h"
 
 namespace zcap::cli {
 
@@ -59,6 +59,14 @@ Options:
                          built-in pattern; 'pattern': the built-in pattern;
                          /dev/videoN: that V4L2 device
   -d, --device DEV       the V4L2 device to record (same as --source DEV)
+                         Several cameras: repeat -d/--source, each as
+                         SOURCE[,size=WxH][,format=F][,fps=N][,io=MODE]
+                         (what it sets overrides --size/--format/--fps/--io
+                         for that source; the pattern may be given more than
+                         once). They record on one clock into one .mkv with a
+                         track each, or into a file each when FILE holds %C
+                         (the camera's number: cam%C.raw, cam%C-%N.mkv with
+                         --segment); a camera that fails ends alone
       --size WxH         frame size (a camera's current size, else 1280x720)
   -f, --format FOURCC    a fourcc or name (zcap formats lists them: YUYV, I420,
                          NV12, Y16, BGR24, ...) or any fourcc the camera
@@ -134,6 +142,30 @@ std::string_view usage_text(bool stream_only)
 	return stream_only ? kStreamUsage : kUsage;
 }
 
+namespace {
+
+/// What a run of several sources cannot do (yet), said before anything starts.
+void check_several_sources(const RecordOptions &o)
+{
+	if (o.stream_only || serving(o))
+		throw UsageError("serving several sources is not supported yet: record them "
+				 "(zcap record -o FILE) and serve one source per zcap stream");
+	bool per_camera = o.output.string().find(kCameraToken) != std::string::npos;
+	if (per_camera)
+		return;
+	if (o.container.value_or(container_for(o.output)) != Container::matroska)
+		throw UsageError(fmt::format(
+			"several sources go into one Matroska file (.mkv) with a track each, or "
+			"into one file each with {} in the name (cam{}.raw)",
+			kCameraToken, kCameraToken));
+	if (segmented(o))
+		throw UsageError(fmt::format("--segment with several sources needs one file "
+					     "per camera: put {} in the name (cam{}-%N.mkv)",
+					     kCameraToken, kCameraToken));
+}
+
+} // namespace
+
 RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 {
 	enum {
@@ -201,36 +233,21 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 			o.output = optarg;
 			break;
 		case 's':
-			o.source = optarg;
+			o.sources.push_back(parse_source_spec(arg));
 			break;
 		case 'd':
-			if (arg.empty() || arg == "auto" || arg == "pattern")
+			if (arg.empty() || arg.starts_with("auto"))
 				throw UsageError(fmt::format(
 					"invalid device '{}': expected a path such as /dev/video0",
 					arg));
-			o.source = optarg;
+			o.sources.push_back(parse_source_spec(arg));
 			break;
 		case kSize:
 			o.size = parse_size(arg);
 			break;
-		case 'f': {
-			auto code = parse_fourcc(arg);
-			// Cameras may offer formats zcap has no name for (MJPG, ...);
-			// V4L2 pads short fourccs with spaces.
-			if (!code && !arg.empty() && arg.size() <= 4) {
-				std::string padded(arg);
-				padded.resize(4, ' ');
-				code = fourcc(padded[0], padded[1], padded[2], padded[3]);
-			}
-			if (!code)
-				throw UsageError(fmt::format(
-					"unknown format '{}': expected a fourcc or a "
-					"name from zcap formats (YUYV, I420, NV12, Y16, "
-					"BGR24, ...)",
-					arg));
-			o.fourcc = *code;
+		case 'f':
+			o.fourcc = parse_format_option(arg);
 			break;
-		}
 		case kFps:
 			o.rate = parse_rate(arg);
 			break;
@@ -292,13 +309,7 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 			o.force = true;
 			break;
 		case kIo:
-			if (auto mode = parse_io_mode(arg))
-				o.io = *mode;
-			else
-				throw UsageError(
-					fmt::format("invalid I/O mode '{}': expected auto, "
-						    "userptr, mmap or dmabuf",
-						    arg));
+			o.io = parse_io_option(arg);
 			break;
 		case kContainer:
 			if (arg == "mkv" || arg == "matroska")
@@ -370,15 +381,22 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 					     o.max_clients     ? "--max-clients"
 					     : o.stall_timeout ? "--stall-timeout"
 							       : "--request-timeout"));
-	if (o.source == "pattern" || o.source == "auto") {
-		uint32_t code = o.fourcc.value_or(pixfmt::YUYV);
-		auto [w, h] = o.size.value_or(std::pair(kDefaultWidth, kDefaultHeight));
-		if (!pattern::renders(code))
-			throw UsageError(fmt::format("the built-in pattern cannot make {}",
-						     fourcc_name(code)));
-		if (!packed_format(code, w, h))
-			throw UsageError(size_refusal(code, w, h));
+	if (o.sources.size() == 1) {
+		// One source: its own options are the run's.
+		o = camera_options(o, 0);
+	} else if (o.sources.size() > 1) {
+		check_several_sources(o);
 	}
+	std::vector<RecordOptions> cameras;
+	for (size_t i = 0; i < o.sources.size(); ++i)
+		cameras.push_back(camera_options(o, i));
+	if (o.sources.empty())
+		cameras.push_back(o);
+	for (const RecordOptions &camera : cameras)
+		if (camera.source == "pattern" || camera.source == "auto")
+			check_pattern_format(
+				camera.fourcc.value_or(pixfmt::YUYV),
+				camera.size.value_or(std::pair(kDefaultWidth, kDefaultHeight)));
 	return o;
 }
 

@@ -31,6 +31,19 @@ constexpr unsigned kDefaultQueueFrames = 4;
 /// writes for 3 frames at 1080p60; 8 frames of room lose none.
 constexpr unsigned kSegmentQueueFrames = 8;
 
+/// One of several sources (`-d SOURCE[,size=WxH][,format=F][,fps=N][,io=M]`):
+/// what it overrides of the run's --size/--format/--fps/--io.
+struct SourceSpec {
+	std::string source;
+	std::optional<std::pair<uint32_t, uint32_t>> size;
+	std::optional<uint32_t> fourcc;
+	std::optional<FrameRate> rate;
+	std::optional<IoMode> io;
+};
+
+/// The token of a file name pattern that becomes the camera's number.
+constexpr std::string_view kCameraToken = "%C";
+
 /// What zcap record and zcap stream were asked to do.
 struct RecordOptions {
 	std::filesystem::path output;
@@ -62,7 +75,17 @@ struct RecordOptions {
 	/// Zero: one file.
 	SegmentLimit segment;
 	unsigned max_files = 0;
+	/// Two or more with several -d/--source; otherwise empty (source and
+	/// the options above say it all).
+	std::vector<SourceSpec> sources;
 };
+
+/// The options of the @p index-th of several sources: the run's, with what
+/// its spec overrides.
+RecordOptions camera_options(const RecordOptions &o, size_t index);
+/// With several sources and a name with kCameraToken: camera @p index's name
+/// (numbered from 1).
+std::filesystem::path camera_path(const std::filesystem::path &pattern, size_t index);
 
 /// Frames that may wait for the disk.
 unsigned queue_frames(const RecordOptions &o);

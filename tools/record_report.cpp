@@ -23,20 +23,6 @@ namespace {
 /// (the default 0666 is world-writable under umask 0).
 constexpr mode_t kFileMode = 0644;
 
-std::string json_string(std::string_view s)
-{
-	std::string out = "\"";
-	for (char c : s) {
-		if (c == '"' || c == '\\')
-			out += fmt::format("\\{}", c);
-		else if (static_cast<unsigned char>(c) < 0x20)
-			out += fmt::format("\\u{:04x}", c);
-		else
-			out += c;
-	}
-	return out + "\"";
-}
-
 /// A line for each client the server had.
 void print_clients(const StreamServer &server)
 {
@@ -53,8 +39,32 @@ void print_clients(const StreamServer &server)
 	}
 }
 
-/// "4 segment files: a-0001.mkv ... a-0004.mkv", and which are left after
-/// --max-files deleted some.
+void print_stream_summary(const RunReport &r)
+{
+	fmt::print("streamed {} frames in {:.1f} s\n", r.sinks.server->stats().frames.load(),
+		   r.seconds);
+	fmt::print("  source: {} ({})\n", r.source.description(), r.source_note);
+	if (uint64_t dropped = r.source.stats().dropped.load())
+		fmt::print("  device dropped {} frames: every buffer was still pinned\n", dropped);
+	print_clients(*r.sinks.server);
+}
+
+} // namespace
+
+std::string json_string(std::string_view s)
+{
+	std::string out = "\"";
+	for (char c : s) {
+		if (c == '"' || c == '\\')
+			out += fmt::format("\\{}", c);
+		else if (static_cast<unsigned char>(c) < 0x20)
+			out += fmt::format("\\u{:04x}", c);
+		else
+			out += c;
+	}
+	return out + "\"";
+}
+
 std::string segment_summary(const SegmentedSink &segments)
 {
 	const std::vector<std::filesystem::path> files = segments.files();
@@ -68,18 +78,6 @@ std::string segment_summary(const SegmentedSink &segments)
 		text += fmt::format(": {} ... {}", files.front().string(), files.back().string());
 	return text;
 }
-
-void print_stream_summary(const RunReport &r)
-{
-	fmt::print("streamed {} frames in {:.1f} s\n", r.sinks.server->stats().frames.load(),
-		   r.seconds);
-	fmt::print("  source: {} ({})\n", r.source.description(), r.source_note);
-	if (uint64_t dropped = r.source.stats().dropped.load())
-		fmt::print("  device dropped {} frames: every buffer was still pinned\n", dropped);
-	print_clients(*r.sinks.server);
-}
-
-} // namespace
 
 double cpu_seconds()
 {
@@ -136,9 +134,13 @@ void write_stats_json(const std::filesystem::path &path, const RunReport &r)
 		json += "\n  ]";
 	}
 	json += "\n}\n";
+	write_report_file(path, json);
+}
 
+void write_report_file(const std::filesystem::path &path, std::string_view text)
+{
 	UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kFileMode));
-	std::string_view rest = json;
+	std::string_view rest = text;
 	while (fd && !rest.empty()) {
 		ssize_t n = ::write(fd.get(), rest.data(), rest.size());
 		if (n < 0 && errno == EINTR)
@@ -228,6 +230,12 @@ void DeletedSegments::add(const std::filesystem::path &path)
 {
 	std::lock_guard lock(lock_);
 	paths_.push_back(path);
+}
+
+bool DeletedSegments::pending()
+{
+	std::lock_guard lock(lock_);
+	return !paths_.empty();
 }
 
 void DeletedSegments::print(Progress &progress)

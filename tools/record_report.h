@@ -41,8 +41,18 @@ struct RunReport {
 	Status status;
 };
 
+/// @p s as a JSON string, quoted and escaped.
+std::string json_string(std::string_view s);
+
+/// "4 segment files: a-0001.mkv ... a-0004.mkv", and which are left after
+/// --max-files deleted some.
+std::string segment_summary(const SegmentedSink &segments);
+
 /// CPU time this process has used, user and system.
 double cpu_seconds();
+
+/// Writes @p text to the file @p path (mode 0644); throws when it cannot.
+void write_report_file(const std::filesystem::path &path, std::string_view text);
 
 /// --stats-json: the run's numbers for programs.
 void write_stats_json(const std::filesystem::path &path, const RunReport &r);
@@ -75,6 +85,8 @@ class DeletedSegments {
 public:
 	void add(const std::filesystem::path &path);
 	void print(Progress &progress);
+	/// Whether some are waiting to be told.
+	bool pending();
 
 private:
 	std::mutex lock_;

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include <zcap/run_clock.h>
 #include <zcap/sink.h>
 #include <zcap/source.h>
 #include <zcap/status.h>
@@ -64,6 +65,13 @@ public:
 
 	void add_sink(std::unique_ptr<Sink> sink, SinkOptions options);
 
+	/// Makes this pipeline one of a run of several sources: its first frame
+	/// waits in @p clock for the run's time zero (sinks see the clock in
+	/// StreamInfo), frames captured before the zero are let go (counted in
+	/// frames_before_zero()), and @p on_frame sees the capture timestamp of
+	/// every frame the sinks get. Both must outlive run().
+	void join_run(RunClock &clock, std::function<void(uint64_t timestamp_ns)> on_frame);
+
 	/// Runs until @p limits are reached, @p stop becomes true, the source
 	/// fails, or every sink has failed. Calls @p progress about every
 	/// @p progress_interval from the calling thread. Returns the first error.
@@ -76,6 +84,8 @@ public:
 	const std::vector<SinkResult> &results() const { return results_; }
 	/// Frames handed to each sink's queue or dropped there: total seen.
 	uint64_t frames_in() const { return frames_in_; }
+	/// Frames let go because they were captured before the run's time zero.
+	uint64_t frames_before_zero() const { return frames_before_zero_; }
 
 private:
 	class SinkWorker;
@@ -88,6 +98,9 @@ private:
 	std::vector<std::unique_ptr<SinkWorker>> sinks_;
 	std::vector<SinkResult> results_;
 	std::atomic<uint64_t> frames_in_{0};
+	std::atomic<uint64_t> frames_before_zero_{0};
+	RunClock *clock_ = nullptr;
+	std::function<void(uint64_t)> on_frame_;
 };
 
 } // namespace zcap

@@ -12,6 +12,7 @@
 #include <zcap/frame.h>
 #include <zcap/frame_pool.h>
 #include <zcap/placement.h>
+#include <zcap/run_clock.h>
 #include <zcap/status.h>
 
 namespace zcap {
@@ -48,6 +49,9 @@ struct StreamInfo {
 	FrameFormat format;
 	FrameRate frame_rate;
 	std::vector<MemoryRegion> regions; ///< where every frame's memory lies
+	/// In a run of several sources, the run's time zero that every file
+	/// counts timestamps from (known by the first frame); null otherwise.
+	const RunClock *clock = nullptr;
 };
 
 /// A consumer of frames (disk, network). The pipeline drives each sink from

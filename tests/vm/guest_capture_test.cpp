@@ -53,6 +53,7 @@ using test::expect_device_clean;
 using test::fnv1a;
 using test::pfnmap;
 using test::raw_device_caps;
+using test::VividControl;
 using test::vm_flags;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -340,39 +341,6 @@ int run_program(const std::vector<std::string> &argv, const fs::path &log)
 			return -errno;
 	return wstatus;
 }
-
-/// A vivid control on a second descriptor of a node, found by name.
-class VividControl {
-public:
-	VividControl(const std::string &path, std::string_view name)
-	    : fd_(open(path.c_str(), O_RDWR | O_CLOEXEC))
-	{
-		EXPECT_TRUE(fd_) << path << ": " << errno_text();
-		std::string names;
-		v4l2_queryctrl q{};
-		q.id = V4L2_CTRL_FLAG_NEXT_CTRL;
-		while (ioctl(fd_.get(), VIDIOC_QUERYCTRL, &q) == 0) {
-			if (std::string_view(reinterpret_cast<const char *>(q.name)) == name)
-				id_ = q.id;
-			names += fmt::format(" '{}'", reinterpret_cast<const char *>(q.name));
-			q.id |= V4L2_CTRL_FLAG_NEXT_CTRL;
-		}
-		EXPECT_NE(id_, 0u) << path << " has no control '" << name << "'; it has" << names;
-	}
-
-	bool found() const { return id_ != 0; }
-
-	/// Presses the button; returns 0 or an errno.
-	int press()
-	{
-		v4l2_control control{id_, 1};
-		return ioctl(fd_.get(), VIDIOC_S_CTRL, &control) == 0 ? 0 : errno;
-	}
-
-private:
-	UniqueFd fd_;
-	uint32_t id_ = 0;
-};
 
 // --- The capture matrix --------------------------------------------------------
 

@@ -89,4 +89,26 @@ void expect_device_clean(const std::string &path)
 	EXPECT_EQ(ioctl(fd.get(), VIDIOC_REQBUFS, &req), 0) << "REQBUFS 0: " << errno_text();
 }
 
+VividControl::VividControl(const std::string &path, std::string_view name)
+    : fd_(open(path.c_str(), O_RDWR | O_CLOEXEC))
+{
+	EXPECT_TRUE(fd_) << path << ": " << errno_text();
+	std::string names;
+	v4l2_queryctrl q{};
+	q.id = V4L2_CTRL_FLAG_NEXT_CTRL;
+	while (ioctl(fd_.get(), VIDIOC_QUERYCTRL, &q) == 0) {
+		if (std::string_view(reinterpret_cast<const char *>(q.name)) == name)
+			id_ = q.id;
+		names += fmt::format(" '{}'", reinterpret_cast<const char *>(q.name));
+		q.id |= V4L2_CTRL_FLAG_NEXT_CTRL;
+	}
+	EXPECT_NE(id_, 0u) << path << " has no control '" << name << "'; it has" << names;
+}
+
+int VividControl::press()
+{
+	v4l2_control control{id_, 1};
+	return ioctl(fd_.get(), VIDIOC_S_CTRL, &control) == 0 ? 0 : errno;
+}
+
 } // namespace zcap::test

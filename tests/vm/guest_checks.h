@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
+
+#include <zcap/unique_fd.h>
 
 namespace zcap::test {
 
@@ -28,5 +31,19 @@ uint32_t raw_device_caps(const std::string &path);
 /// Nothing of a capture is left on @p path: a raw open can allocate MMAP
 /// buffers (none still allocated or streaming: no EBUSY) and stream.
 void expect_device_clean(const std::string &path);
+
+/// A vivid control on a second descriptor of a node, found by name.
+class VividControl {
+public:
+	VividControl(const std::string &path, std::string_view name);
+
+	bool found() const { return id_ != 0; }
+	/// Presses the button; returns 0 or an errno.
+	int press();
+
+private:
+	UniqueFd fd_;
+	uint32_t id_ = 0;
+};
 
 } // namespace zcap::test
