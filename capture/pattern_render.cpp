@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cstring>
 #include <iterator>
+#include <string_view>
 
 namespace zcap::pattern {
 
@@ -61,7 +62,7 @@ constexpr uint32_t kFramesAcross = 128;
 constexpr uint32_t kFramesDown = 80;
 constexpr uint32_t kMinSpeed = 2;
 
-/// BGRA frames are opaque.
+/// Frames with alpha are opaque; X (padding) bytes get the same value.
 constexpr uint8_t kOpaque = 255;
 
 constexpr uint32_t round_down_even(uint32_t v)
@@ -86,23 +87,89 @@ constexpr Yuv to_yuv(Rgb c)
 	};
 }
 
-/// Bytes per pixel in the first plane, or 0 for formats the pattern lacks.
-uint32_t bytes_per_pixel(uint32_t fourcc)
+/// How the pattern paints one plane: @p unit repeated across, one unit per
+/// @p unit_pixels pixels; on odd lines of the plane @p odd_unit instead,
+/// when given (Bayer). Letters name a colour's components: Y, U, V, R, G,
+/// B, A (opaque); "YY" is 16-bit luma (Y * 257, little-endian).
+struct PlaneRecipe {
+	std::string_view unit;
+	uint32_t unit_pixels = 1;
+	std::string_view odd_unit = {};
+};
+
+/// The formats the pattern draws, as what each plane repeats. Planes and
+/// their subsampling come from the format table.
+struct Recipe {
+	uint32_t fourcc;
+	std::array<PlaneRecipe, 3> planes;
+};
+
+constexpr Recipe kRecipes[] = {
+	{pixfmt::YUYV, {{{"YUYV", 2}}}},
+	{pixfmt::UYVY, {{{"UYVY", 2}}}},
+	{pixfmt::NV12, {{{"Y"}, {"UV", 2}}}},
+	{pixfmt::NV21, {{{"Y"}, {"VU", 2}}}},
+	{pixfmt::YU12, {{{"Y"}, {"U", 2}, {"V", 2}}}},
+	{pixfmt::YV12, {{{"Y"}, {"V", 2}, {"U", 2}}}},
+	{pixfmt::GREY, {{{"Y"}}}},
+	{pixfmt::Y16, {{{"YY"}}}},
+	{pixfmt::RGB24, {{{"RGB"}}}},
+	{pixfmt::BGR24, {{{"BGR"}}}},
+	{pixfmt::BGRA, {{{"BGRA"}}}},
+	{pixfmt::XBGR, {{{"BGRA"}}}},
+	{pixfmt::AYUV, {{{"AYUV"}}}},
+	{pixfmt::SBGGR8, {{{"BG", 2, "GR"}}}},
+	{pixfmt::SGBRG8, {{{"GB", 2, "RG"}}}},
+	{pixfmt::SGRBG8, {{{"GR", 2, "BG"}}}},
+	{pixfmt::SRGGB8, {{{"RG", 2, "GB"}}}},
+};
+
+const Recipe *find_recipe(uint32_t fourcc)
 {
-	switch (fourcc) {
-	case pixfmt::YUYV:
-	case pixfmt::UYVY:
-		return 2;
-	case pixfmt::NV12:
-	case pixfmt::GREY:
-		return 1;
-	case pixfmt::RGB24:
-		return 3;
-	case pixfmt::BGRA:
-		return 4;
-	default:
-		return 0;
+	for (const Recipe &r : kRecipes)
+		if (r.fourcc == fourcc)
+			return &r;
+	return nullptr;
+}
+
+/// The bytes of @p unit in @p colour; at most 4.
+struct UnitBytes {
+	std::array<uint8_t, 4> bytes{};
+	size_t size = 0;
+	std::span<const uint8_t> span() const { return {bytes.data(), size}; }
+};
+
+UnitBytes unit_bytes(std::string_view unit, Rgb rgb, Yuv yuv)
+{
+	assert(unit.size() <= 4);
+	UnitBytes out;
+	for (char c : unit) {
+		uint8_t &b = out.bytes[out.size++];
+		switch (c) {
+		case 'Y':
+			b = yuv.y;
+			break;
+		case 'U':
+			b = yuv.u;
+			break;
+		case 'V':
+			b = yuv.v;
+			break;
+		case 'R':
+			b = rgb.r;
+			break;
+		case 'G':
+			b = rgb.g;
+			break;
+		case 'B':
+			b = rgb.b;
+			break;
+		default:
+			b = kOpaque;
+			break;
+		}
 	}
+	return out;
 }
 
 /// Whether @p rows lines of @p row_bytes each, @p plane.stride apart, fit in
@@ -118,22 +185,18 @@ bool plane_fits(const PlaneLayout &plane, uint64_t row_bytes, uint32_t rows, siz
 /// check keeps all of them inside the buffer.
 bool layout_fits(const FrameFormat &format, std::span<const std::byte> buffer)
 {
-	const uint32_t bpp = bytes_per_pixel(format.fourcc);
-	if (!bpp || !format.width || !format.height || format.num_planes < 1 ||
-	    !plane_fits(format.planes[0], uint64_t(format.width) * bpp, format.height,
-			buffer.size()))
+	const PixelFormatInfo *info = format_info(format.fourcc);
+	if (!find_recipe(format.fourcc) || !info || !format.width || !format.height ||
+	    format.width % info->width_multiple || format.height % info->height_multiple ||
+	    format.num_planes < info->num_planes)
 		return false;
-
-	switch (format.fourcc) {
-	case pixfmt::YUYV:
-	case pixfmt::UYVY:
-		return format.width % 2 == 0;
-	case pixfmt::NV12:
-		return format.width % 2 == 0 && format.height % 2 == 0 && format.num_planes >= 2 &&
-		       plane_fits(format.planes[1], format.width, format.height / 2, buffer.size());
-	default:
-		return true;
+	for (uint32_t i = 0; i < info->num_planes; ++i) {
+		const PlaneShape &shape = info->planes[i];
+		if (!plane_fits(format.planes[i], uint64_t(format.width) * shape.bits_per_pixel / 8,
+				format.height / shape.vertical_subsampling, buffer.size()))
+			return false;
 	}
+	return true;
 }
 
 /// Writes @p unit repeatedly over @p length bytes from byte @p left of
@@ -165,42 +228,29 @@ void fill_rect(const FrameFormat &format, std::span<std::byte> buffer, Rect rect
 		return;
 
 	const Yuv yuv = to_yuv(colour);
-	const PlaneLayout &plane = format.planes[0];
-
-	switch (format.fourcc) {
-	case pixfmt::YUYV:
-	case pixfmt::UYVY: {
-		assert(rect.x % 2 == 0 && rect.w % 2 == 0);
-		const uint8_t yuyv[] = {yuv.y, yuv.u, yuv.y, yuv.v};
-		const uint8_t uyvy[] = {yuv.u, yuv.y, yuv.v, yuv.y};
-		fill_plane(buffer, plane, rect.x * 2, rect.y, rect.w * 2, rect.h,
-			   format.fourcc == pixfmt::YUYV ? yuyv : uyvy);
-		break;
-	}
-	case pixfmt::NV12: {
-		assert(rect.x % 2 == 0 && rect.w % 2 == 0 && rect.y % 2 == 0 && rect.h % 2 == 0);
-		const uint8_t luma[] = {yuv.y};
-		const uint8_t chroma[] = {yuv.u, yuv.v};
-		fill_plane(buffer, plane, rect.x, rect.y, rect.w, rect.h, luma);
-		fill_plane(buffer, format.planes[1], rect.x, rect.y / 2, rect.w, rect.h / 2,
-			   chroma);
-		break;
-	}
-	case pixfmt::GREY: {
-		const uint8_t luma[] = {yuv.y};
-		fill_plane(buffer, plane, rect.x, rect.y, rect.w, rect.h, luma);
-		break;
-	}
-	case pixfmt::RGB24: {
-		const uint8_t rgb[] = {colour.r, colour.g, colour.b};
-		fill_plane(buffer, plane, rect.x * 3, rect.y, rect.w * 3, rect.h, rgb);
-		break;
-	}
-	case pixfmt::BGRA: {
-		const uint8_t bgra[] = {colour.b, colour.g, colour.r, kOpaque};
-		fill_plane(buffer, plane, rect.x * 4, rect.y, rect.w * 4, rect.h, bgra);
-		break;
-	}
+	const Recipe &recipe = *find_recipe(format.fourcc);
+	const PixelFormatInfo &info = *format_info(format.fourcc);
+	for (uint32_t i = 0; i < info.num_planes; ++i) {
+		const PlaneRecipe &r = recipe.planes[i];
+		const uint32_t lines = info.planes[i].vertical_subsampling;
+		assert(rect.x % r.unit_pixels == 0 && rect.w % r.unit_pixels == 0);
+		assert(rect.y % lines == 0 && rect.h % lines == 0);
+		const uint32_t left = rect.x / r.unit_pixels * uint32_t(r.unit.size());
+		const uint32_t length = rect.w / r.unit_pixels * uint32_t(r.unit.size());
+		const PlaneLayout &plane = format.planes[i];
+		if (r.odd_unit.empty()) {
+			fill_plane(buffer, plane, left, rect.y / lines, length, rect.h / lines,
+				   unit_bytes(r.unit, colour, yuv).span());
+			continue;
+		}
+		// Even and odd lines as two planes of every other line.
+		assert(rect.y % 2 == 0 && rect.h % 2 == 0);
+		const PlaneLayout even = {plane.offset, 2 * plane.stride, plane.size};
+		const PlaneLayout odd = {plane.offset + plane.stride, 2 * plane.stride, plane.size};
+		fill_plane(buffer, even, left, rect.y / 2, length, rect.h / 2,
+			   unit_bytes(r.unit, colour, yuv).span());
+		fill_plane(buffer, odd, left, rect.y / 2, length, rect.h / 2,
+			   unit_bytes(r.odd_unit, colour, yuv).span());
 	}
 }
 
@@ -275,7 +325,7 @@ bool check_layout(const FrameFormat &format, std::span<const std::byte> buffer)
 
 bool renders(uint32_t fourcc)
 {
-	return bytes_per_pixel(fourcc) != 0;
+	return find_recipe(fourcc) != nullptr;
 }
 
 void render(const FrameFormat &format, uint64_t sequence, std::span<std::byte> out)

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -174,11 +175,15 @@ Status V4l2Source::configure()
 						   "{}x{})",
 						   device_->path(), options_.width, options_.height,
 						   fourcc_name(fourcc), width, height));
-	if (mplane && fmt.fmt.pix_mp.num_planes != 1)
+	// libv4l2's mplane plugin shows a multi-planar node as single-planar, so
+	// the format table, not only num_planes, tells a format of several buffers.
+	const PixelFormatInfo *info = format_info(fourcc);
+	const unsigned buffers = std::max(mplane ? unsigned(fmt.fmt.pix_mp.num_planes) : 1u,
+					  info ? unsigned(info->num_buffers) : 1u);
+	if (buffers != 1)
 		return Status::invalid(fmt::format("{}: {} keeps planes in {} separate buffers; "
 						   "zcap records single-buffer formats only",
-						   device_->path(), fourcc_name(fourcc),
-						   unsigned(fmt.fmt.pix_mp.num_planes)));
+						   device_->path(), fourcc_name(fourcc), buffers));
 
 	uint32_t stride =
 		mplane ? fmt.fmt.pix_mp.plane_fmt[0].bytesperline : fmt.fmt.pix.bytesperline;

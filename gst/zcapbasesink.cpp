@@ -318,7 +318,7 @@ gboolean set_caps(GstBaseSink *bsink, GstCaps *caps)
 	}
 	s.format = format;
 	s.rate = rate;
-	s.raw = gst_video_info_from_caps(&s.info, caps);
+	s.raw = zcap::gst::is_raw_caps(caps) && gst_video_info_from_caps(&s.info, caps);
 	return TRUE;
 }
 
@@ -398,7 +398,7 @@ gboolean propose_allocation(GstBaseSink *bsink, GstQuery *query)
 	gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr);
 
 	GstVideoInfo info;
-	if (!need_pool || !caps || !gst_video_info_from_caps(&info, caps) ||
+	if (!need_pool || !zcap::gst::is_raw_caps(caps) || !gst_video_info_from_caps(&info, caps) ||
 	    !zcap::gst::caps_to_format(caps))
 		return TRUE;
 	// The frames the zcap sink may hold after write() returned (made going

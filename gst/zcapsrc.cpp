@@ -165,14 +165,11 @@ bool is_live(const std::string &device, bool pattern_live)
 	return !is_pattern(device) || pattern_live;
 }
 
-/// What the built-in pattern can make: every raw format, any size.
+/// What the built-in pattern can make: the raw and Bayer formats it draws,
+/// any size.
 GstCaps *pattern_caps()
 {
-	GstCaps *caps = all_formats_caps();
-	for (guint i = gst_caps_get_size(caps); i-- > 0;)
-		if (!gst_structure_has_name(gst_caps_get_structure(caps, i), "video/x-raw"))
-			gst_caps_remove_structure(caps, i);
-	return caps;
+	return all_formats_caps(true);
 }
 
 /// The frame rates of @p sizes on @p structure.
@@ -602,7 +599,7 @@ gboolean set_caps(GstBaseSrc *base, GstCaps *caps)
 	if (!source)
 		return FALSE;
 	GstVideoInfo info;
-	s.video_format = format->fourcc != pixfmt::MJPEG && gst_video_info_from_caps(&info, caps)
+	s.video_format = is_raw_caps(caps) && gst_video_info_from_caps(&info, caps)
 				 ? GST_VIDEO_INFO_FORMAT(&info)
 				 : GST_VIDEO_FORMAT_UNKNOWN;
 	s.rate = rate.unlimited() ? source->frame_rate() : rate;

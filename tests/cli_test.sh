@@ -52,6 +52,15 @@ sink = s["sinks"][0]
 assert s["ok"] and sink["frames"] == 60 and sink["copied_bytes"] == 0, s
 assert "O_DIRECT" in sink["io_path"], sink
 PY
+# Formats typed as a user types them (no trailing spaces, aliases), every byte checked.
+for f in Y16 I420 BGR24 BA81; do
+	if "$zcap" record -q -o "$work/$f.raw" --size 64x48 -f "$f" --fps max -n 3 2>"$work/$f.err"; then
+		check "-f $f: every byte matches the pattern" bash -c "'$verify_raw' '$work/$f.raw' '$f' 64x48 | grep -qx 'frames 3 first 0 last 2'"
+	else
+		fail "-f $f records: $(cat "$work/$f.err")"
+	fi
+done
+check "zcap formats lists names -f takes" bash -c "'$zcap' formats | grep -q '^Y16 (GRAY16) .*FFmpeg (gray16le)'"
 check "ffprobe counts 60 frames" bash -c "[ \"\$(ffprobe -v error -f rawvideo -pixel_format yuyv422 -video_size 640x480 -count_frames -show_entries stream=nb_read_frames -of csv=p=0 '$out')\" = 60 ]"
 
 # The syscalls: frame data goes through io_uring, never write()/pwrite() of frame size.

@@ -161,20 +161,22 @@ std::string matroska_tag(uint32_t tag)
 
 TEST(FormatTable, EveryMatroskaMappingIsReadBackAsTheSamePixelsOrRefused)
 {
-	std::string markdown = "| format | planes | FFmpeg pix_fmt (raw file) | Matroska "
-			       "ColourSpace | FFmpeg 5.1 reads | GStreamer 1.22 reads |\n"
-			       "|---|---|---|---|---|---|\n";
+	std::string markdown = "| format | planes | raw file: FFmpeg pix_fmt | Matroska "
+			       "ColourSpace | FFmpeg 5.1 reads | GStreamer 1.22 reads | zcap's "
+			       "GStreamer caps |\n"
+			       "|---|---|---|---|---|---|---|\n";
 	for (const PixelFormatInfo &info : pixel_formats()) {
 		Outcome o = check_format(info);
 		std::string name = info.name;
 		if (*info.alias)
 			name += fmt::format(" ({})", info.alias);
+		const bool caps = *info.gstreamer && info.num_buffers == 1;
 		markdown += fmt::format(
-			"| {} | {}{} | {} | {} | {} | {} |\n", name, info.num_planes,
+			"| {} | {}{} | {} | {} | {} | {} | {} |\n", name, info.num_planes,
 			info.num_buffers > 1 ? " buffers" : "",
 			*info.ffmpeg ? fmt::format("`{}`", info.ffmpeg) : "-",
 			info.matroska ? fmt::format("`{}`", matroska_tag(info.matroska)) : "-",
-			o.ffmpeg, o.gstreamer);
+			o.ffmpeg, o.gstreamer, caps ? fmt::format("`{}`", info.gstreamer) : "-");
 	}
 	if (const char *out = std::getenv("ZCAP_FORMATS_MARKDOWN"))
 		std::ofstream(out) << markdown;

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,8 +40,12 @@ std::string case_name(const testing::TestParamInfo<Case> &info)
 /// Every format at common sizes, plus the tiny and odd sizes each one allows.
 std::vector<Case> all_cases()
 {
-	constexpr uint32_t kFormats[] = {pixfmt::YUYV, pixfmt::UYVY,  pixfmt::NV12,
-					 pixfmt::GREY, pixfmt::RGB24, pixfmt::BGRA};
+	constexpr uint32_t kFormats[] = {
+		pixfmt::YUYV,	pixfmt::UYVY,	pixfmt::NV12, pixfmt::NV21,   pixfmt::YU12,
+		pixfmt::YV12,	pixfmt::GREY,	pixfmt::Y16,  pixfmt::RGB24,  pixfmt::BGR24,
+		pixfmt::BGRA,	pixfmt::XBGR,	pixfmt::AYUV, pixfmt::SBGGR8, pixfmt::SGBRG8,
+		pixfmt::SGRBG8, pixfmt::SRGGB8,
+	};
 	constexpr std::array<uint32_t, 2> kSizes[] = {
 		{2, 2}, {4, 6}, {64, 48}, {128, 16}, {640, 480}, {1920, 1080},
 	};
@@ -50,7 +55,7 @@ std::vector<Case> all_cases()
 			cases.push_back({fourcc, w, h});
 		if (fourcc == pixfmt::YUYV || fourcc == pixfmt::UYVY)
 			cases.push_back({fourcc, 66, 47});
-		if (fourcc == pixfmt::GREY || fourcc == pixfmt::RGB24 || fourcc == pixfmt::BGRA) {
+		if (format_info(fourcc)->width_multiple == 1) {
 			cases.push_back({fourcc, 1, 1});
 			cases.push_back({fourcc, 3, 5});
 			cases.push_back({fourcc, 71, 33});
@@ -401,31 +406,83 @@ TEST(PatternMotion, BoxMovesAFewPixelsPerFrame)
 	}
 }
 
+/// Counts, for every size and frame the cross-format tests use, the pixels
+/// at which @p mismatches finds formats disagree: none may.
+void expect_same_picture(const std::function<size_t(uint32_t, uint32_t, uint64_t)> &mismatches)
+{
+	for (auto [w, h] : {std::pair{2u, 2u}, std::pair{64u, 48u}, std::pair{640u, 480u}})
+		for (uint64_t sequence : {uint64_t(0), uint64_t(77), uint64_t(1) << 40})
+			EXPECT_EQ(mismatches(w, h, sequence), 0u)
+				<< w << "x" << h << " frame " << sequence;
+}
+
 TEST(PatternFormats, AllFormatsShowTheSamePicture)
 {
-	for (auto [w, h] : {std::pair{2u, 2u}, std::pair{64u, 48u}, std::pair{640u, 480u}}) {
-		for (uint64_t sequence : {uint64_t(0), uint64_t(77), uint64_t(1) << 40}) {
-			const Bytes rgb = rendered(make_format(pixfmt::RGB24, w, h), sequence);
-			const Bytes bgra = rendered(make_format(pixfmt::BGRA, w, h), sequence);
-			const Bytes grey = rendered(make_format(pixfmt::GREY, w, h), sequence);
-			const Bytes yuyv = rendered(make_format(pixfmt::YUYV, w, h), sequence);
-			const Bytes uyvy = rendered(make_format(pixfmt::UYVY, w, h), sequence);
-			const Bytes nv12 = rendered(make_format(pixfmt::NV12, w, h), sequence);
-			const size_t pixels = size_t(w) * h;
-			size_t mismatches = 0;
-			for (size_t i = 0; i < pixels; ++i) {
-				mismatches += bgra[4 * i] != rgb[3 * i + 2] ||
-					      bgra[4 * i + 1] != rgb[3 * i + 1] ||
-					      bgra[4 * i + 2] != rgb[3 * i] ||
-					      bgra[4 * i + 3] != std::byte{255};
-				mismatches += yuyv[2 * i] != grey[i] ||
-					      uyvy[2 * i + 1] != grey[i] || nv12[i] != grey[i];
-				// U and V swap places between the packed orders.
-				mismatches += yuyv[2 * i + 1] != uyvy[2 * i];
-			}
-			EXPECT_EQ(mismatches, 0u) << w << "x" << h << " frame " << sequence;
+	expect_same_picture([](uint32_t w, uint32_t h, uint64_t sequence) {
+		auto frame = [&](uint32_t fourcc) {
+			return rendered(make_format(fourcc, w, h), sequence);
+		};
+		const Bytes rgb = frame(pixfmt::RGB24), bgra = frame(pixfmt::BGRA),
+			    grey = frame(pixfmt::GREY), yuyv = frame(pixfmt::YUYV),
+			    uyvy = frame(pixfmt::UYVY), nv12 = frame(pixfmt::NV12),
+			    bgr = frame(pixfmt::BGR24), xbgr = frame(pixfmt::XBGR),
+			    y16 = frame(pixfmt::Y16), nv21 = frame(pixfmt::NV21),
+			    i420 = frame(pixfmt::YU12), yv12 = frame(pixfmt::YV12),
+			    ayuv = frame(pixfmt::AYUV);
+		const size_t pixels = size_t(w) * h, quarter = pixels / 4;
+		size_t mismatches = 0;
+		for (size_t i = 0; i < pixels; ++i) {
+			mismatches += bgra[4 * i] != rgb[3 * i + 2] ||
+				      bgra[4 * i + 1] != rgb[3 * i + 1] ||
+				      bgra[4 * i + 2] != rgb[3 * i] ||
+				      bgra[4 * i + 3] != std::byte{255};
+			mismatches += yuyv[2 * i] != grey[i] || uyvy[2 * i + 1] != grey[i] ||
+				      nv12[i] != grey[i];
+			// U and V swap places between the packed orders.
+			mismatches += yuyv[2 * i + 1] != uyvy[2 * i];
 		}
-	}
+		for (size_t i = 0; i < pixels; ++i) {
+			mismatches += bgr[3 * i] != rgb[3 * i + 2] ||
+				      bgr[3 * i + 1] != rgb[3 * i + 1] ||
+				      bgr[3 * i + 2] != rgb[3 * i];
+			mismatches += xbgr[4 * i] != bgr[3 * i] ||
+				      xbgr[4 * i + 1] != bgr[3 * i + 1] ||
+				      xbgr[4 * i + 2] != bgr[3 * i + 2];
+			mismatches += y16[2 * i] != grey[i] || y16[2 * i + 1] != grey[i];
+			mismatches += nv21[i] != grey[i] || i420[i] != grey[i] ||
+				      yv12[i] != grey[i] || ayuv[4 * i + 1] != grey[i] ||
+				      ayuv[4 * i] != std::byte{255};
+		}
+		// NV12's U V pairs are I420's U and V planes, which YV12
+		// holds in the other order and NV21 interleaves as V U.
+		for (size_t i = 0; i < quarter; ++i) {
+			const std::byte u = nv12[pixels + 2 * i], v = nv12[pixels + 2 * i + 1];
+			mismatches += i420[pixels + i] != u || i420[pixels + quarter + i] != v;
+			mismatches += yv12[pixels + i] != v || yv12[pixels + quarter + i] != u;
+			mismatches += nv21[pixels + 2 * i] != v || nv21[pixels + 2 * i + 1] != u;
+		}
+		// Each Bayer site holds its colour's component of the RGB frame.
+		const std::pair<uint32_t, const char *> kBayer[] = {
+			{pixfmt::SBGGR8, "BGGR"},
+			{pixfmt::SGBRG8, "GBRG"},
+			{pixfmt::SGRBG8, "GRBG"},
+			{pixfmt::SRGGB8, "RGGB"},
+		};
+		for (auto [fourcc, sites] : kBayer) {
+			const Bytes bayer = frame(fourcc);
+			for (size_t y = 0; y < h; ++y) {
+				for (size_t x = 0; x < w; ++x) {
+					const char site = sites[y % 2 * 2 + x % 2];
+					const size_t component = site == 'R'   ? 0
+								 : site == 'G' ? 1
+									       : 2;
+					mismatches += bayer[y * w + x] !=
+						      rgb[3 * (y * w + x) + component];
+				}
+			}
+		}
+		return mismatches;
+	});
 }
 
 TEST(PatternBounds, SmallBufferIsRefused)

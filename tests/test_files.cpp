@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -206,19 +207,27 @@ std::vector<std::string> pattern_md5s(const FrameFormat &format,
 				      const std::vector<uint64_t> &sequences,
 				      const std::filesystem::path &dir)
 {
+	// FFmpeg has no pix_fmt for V-before-U planar formats: it decodes them
+	// (from Matroska) to the U-first one, which the reference is then in.
+	const PixelFormatInfo &info = *format_info(format.fourcc);
+	const bool swap = info.chroma_swapped;
 	std::filesystem::path raw = dir / "reference.raw";
 	{
 		std::ofstream out(raw, std::ios::binary);
 		std::vector<std::byte> frame(format.size_image);
 		for (uint64_t i : sequences) {
 			pattern::render(format, i, frame);
+			if (swap)
+				std::swap_ranges(frame.begin() + format.planes[1].offset,
+						 frame.begin() + format.planes[2].offset,
+						 frame.begin() + format.planes[2].offset);
 			out.write(reinterpret_cast<const char *>(frame.data()),
 				  std::streamsize(frame.size()));
 		}
 	}
 	return frame_md5s(fmt::format("-f rawvideo -pixel_format {} -video_size {}x{} -i '{}'",
-				      ffmpeg_pix_fmt(format.fourcc), format.width, format.height,
-				      raw.string()));
+				      swap ? info.ffmpeg_reads : info.ffmpeg, format.width,
+				      format.height, raw.string()));
 }
 
 uint64_t probed_frames(const std::string &file)

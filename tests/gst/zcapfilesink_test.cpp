@@ -178,6 +178,81 @@ TEST(ZcapFileSink, MatroskaFromTheOfferedPoolHasEveryFrameAndNoCopy)
 	EXPECT_EQ(md5s, reference_md5s(dir, kFrames));
 }
 
+struct FormatCase {
+	const char *caps_format;
+	const char *ffmpeg; ///< its FFmpeg pix_fmt, to read GStreamer's raw reference
+	bool matroskamux;   ///< GStreamer's matroskamux takes it
+};
+
+class ZcapFileSinkFormat : public testing::TestWithParam<FormatCase> {};
+
+// videotestsrc in the format, straight into zcapfilesink's pool: no byte
+// copied, and the frames FFmpeg decodes equal those of matroskamux's file
+// (or, for formats matroskamux lacks, of filesink's raw frames).
+TEST_P(ZcapFileSinkFormat, MatroskaFromVideotestsrcHasNoCopyAndTheReferenceFrames)
+{
+	constexpr unsigned kFrames = 30;
+	const FormatCase c = GetParam();
+	const std::string source = fmt::format(
+		"{} num-buffers={} ! video/x-raw,format={},width=640,height=480,framerate=30/1",
+		kSource, kFrames, c.caps_format);
+	test::TempDir dir;
+	fs::path file = dir / "zcap.mkv";
+	PipelineRun r = run(
+		fmt::format("{} ! zcapfilesink name=sink location=\"{}\"", source, file.string()));
+	ASSERT_EQ(r.error, "");
+	EXPECT_EQ(r.frames, kFrames);
+	EXPECT_EQ(r.copied, 0u);
+
+	fs::path reference = dir / (c.matroskamux ? "reference.mkv" : "reference.raw");
+	PipelineRun ref =
+		run(fmt::format("{} ! {}filesink location=\"{}\"", source,
+				c.matroskamux ? "matroskamux ! " : "", reference.string()));
+	ASSERT_EQ(ref.error, "");
+	const std::string input =
+		c.matroskamux
+			? fmt::format("-i '{}'", reference.string())
+			: fmt::format("-f rawvideo -pixel_format {} -video_size 640x480 -i '{}'",
+				      c.ffmpeg, reference.string());
+	std::vector<std::string> md5s = test::frame_md5s(fmt::format("-i '{}'", file.string()));
+	EXPECT_EQ(md5s.size(), kFrames);
+	EXPECT_EQ(md5s, test::frame_md5s(input));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+	Formats, ZcapFileSinkFormat,
+	testing::Values(FormatCase{"I420", "yuv420p", true}, FormatCase{"YV12", "", true},
+			FormatCase{"BGR", "bgr24", true}, FormatCase{"NV21", "nv21", false},
+			FormatCase{"GRAY16_LE", "gray16le", false},
+			FormatCase{"BGRx", "bgr0", false}, FormatCase{"xRGB", "0rgb", false}),
+	[](const auto &info) { return std::string(info.param.caps_format); });
+
+// Bayer and 16-bit grey from zcapsrc's pattern: FFmpeg decodes the Matroska
+// file to the pattern's bytes, and nothing was copied.
+TEST(ZcapFileSink, ZcapsrcBayerAndDeepGreyGiveThePatternWithoutACopy)
+{
+	constexpr uint64_t kFrames = 10;
+	for (auto [caps, fourcc] : {std::pair{"video/x-bayer,format=bggr", pixfmt::SBGGR8},
+				    std::pair{"video/x-raw,format=GRAY16_LE", pixfmt::Y16}}) {
+		SCOPED_TRACE(caps);
+		test::TempDir dir;
+		const fs::path file = dir / "zcapsrc.mkv";
+		PipelineRun r = run(fmt::format("zcapsrc num-buffers={} is-live=false ! "
+						"{},width=640,height=480 ! zcapfilesink name=sink "
+						"location=\"{}\"",
+						kFrames, caps, file.string()));
+		ASSERT_EQ(r.error, "");
+		EXPECT_EQ(r.frames, kFrames);
+		EXPECT_EQ(r.copied, 0u);
+		std::vector<uint64_t> sequences(kFrames);
+		for (uint64_t i = 0; i < kFrames; ++i)
+			sequences[i] = i;
+		EXPECT_EQ(test::frame_md5s(fmt::format("-i '{}'", file.string())),
+			  test::pattern_md5s(*packed_format(fourcc, 640, 480), sequences,
+					     dir.path()));
+	}
+}
+
 TEST(ZcapFileSink, RawFileIsTheFramesBackToBack)
 {
 	test::TempDir dir;

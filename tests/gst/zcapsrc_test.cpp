@@ -220,6 +220,7 @@ std::string fd_target(int fd)
 struct FormatCase {
 	const char *caps_format;
 	uint32_t fourcc;
+	const char *media_type = "video/x-raw";
 };
 
 class ZcapSrcFormat : public testing::TestWithParam<FormatCase> {};
@@ -234,8 +235,8 @@ TEST_P(ZcapSrcFormat, BuffersHoldThePatternInFdMemoryWithoutCopies)
 	const FormatCase c = GetParam();
 	const FrameFormat format = *packed_format(c.fourcc, 320, 240);
 	Pipeline p(fmt::format("zcapsrc num-buffers={} is-live=false ! "
-			       "video/x-raw,format={},width=320,height=240 ! fakesink name=sink",
-			       kFrames, c.caps_format));
+			       "{},format={},width=320,height=240 ! fakesink name=sink",
+			       kFrames, c.media_type, c.caps_format));
 	ASSERT_EQ(p.parse_error(), "");
 	std::mutex lock;
 	std::vector<SeenBuffer> seen;
@@ -261,7 +262,10 @@ TEST_P(ZcapSrcFormat, BuffersHoldThePatternInFdMemoryWithoutCopies)
 		EXPECT_EQ(s.data - seen[0].data,
 			  ptrdiff_t(s.fd_offset) - ptrdiff_t(seen[0].fd_offset))
 			<< "the pool's single mapping, not a new one per memory";
-		EXPECT_EQ(s.stride, int(format.planes[0].stride));
+		// video/x-bayer has no GstVideoMeta.
+		EXPECT_EQ(s.stride, c.media_type == std::string_view("video/x-raw")
+					    ? int(format.planes[0].stride)
+					    : 0);
 	}
 	EXPECT_TRUE(fd_target(seen[0].fd).starts_with("/memfd:")) << fd_target(seen[0].fd);
 	// The buffers cycle through the pool's slots: not one slot per frame.
@@ -274,8 +278,14 @@ TEST_P(ZcapSrcFormat, BuffersHoldThePatternInFdMemoryWithoutCopies)
 INSTANTIATE_TEST_SUITE_P(
 	Formats, ZcapSrcFormat,
 	testing::Values(FormatCase{"YUY2", pixfmt::YUYV}, FormatCase{"UYVY", pixfmt::UYVY},
-			FormatCase{"NV12", pixfmt::NV12}, FormatCase{"GRAY8", pixfmt::GREY},
-			FormatCase{"RGB", pixfmt::RGB24}, FormatCase{"BGRA", pixfmt::BGRA}),
+			FormatCase{"NV12", pixfmt::NV12}, FormatCase{"NV21", pixfmt::NV21},
+			FormatCase{"I420", pixfmt::YU12}, FormatCase{"YV12", pixfmt::YV12},
+			FormatCase{"GRAY8", pixfmt::GREY}, FormatCase{"GRAY16_LE", pixfmt::Y16},
+			FormatCase{"RGB", pixfmt::RGB24}, FormatCase{"BGR", pixfmt::BGR24},
+			FormatCase{"BGRx", pixfmt::XBGR}, FormatCase{"BGRA", pixfmt::BGRA},
+			FormatCase{"AYUV", pixfmt::AYUV},
+			FormatCase{"bggr", pixfmt::SBGGR8, "video/x-bayer"},
+			FormatCase{"rggb", pixfmt::SRGGB8, "video/x-bayer"}),
 	[](const auto &info) { return std::string(info.param.caps_format); });
 
 // The gst-inspect-1.0 listing of the plugin names its elements, and neither
