@@ -153,9 +153,8 @@ std::vector<std::unique_ptr<Sink>> make_matroska_track_sinks(const DiskSinkOptio
 	auto shared = std::make_shared<SharedFile>(options, tracks);
 	std::vector<std::unique_ptr<Sink>> sinks;
 	for (size_t i = 0; i < tracks.size(); ++i)
-		sinks.push_back(
-			std::make_unique<MatroskaTrackSink>(shared, i, options.path.string(),
-							    options.queue_depth));
+		sinks.push_back(std::make_unique<MatroskaTrackSink>(
+			shared, i, options.path.string(), options.queue_depth));
 	return sinks;
 }
 

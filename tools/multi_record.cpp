@@ -51,8 +51,7 @@ std::unique_ptr<Sink> plan_camera_sink(const RecordOptions &o, bool per_camera, 
 				       DeletedSegments &deleted)
 {
 	if (per_camera) {
-		camera.file =
-			make_recording(camera.options, camera.path, camera.segments, deleted);
+		camera.file = make_recording(camera.options, camera.path, camera.segments, deleted);
 		return nullptr;
 	}
 	return make_disk_sink(recording_disk(camera.options, o.output));

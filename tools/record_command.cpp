@@ -196,8 +196,8 @@ int record(const RecordOptions &o)
 	RecordSinks sinks;
 	std::vector<QueuedSink> queued;
 	if (!o.stream_only) {
-		queued.push_back({make_recording(o, o.output, sinks.segments, deleted),
-				  recording_queue(o)});
+		queued.push_back(
+			{make_recording(o, o.output, sinks.segments, deleted), recording_queue(o)});
 		sinks.recording = queued.back().sink.get();
 	}
 	if (serving(o))
