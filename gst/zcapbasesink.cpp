@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -25,12 +26,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// Buffers of the offered pool beyond those the sink holds: the one
-/// upstream fills, the one being rendered and one on its way.
-constexpr guint kSpareFrames = 3;
+/// Frames render() hands to the writer thread that it has not taken yet.
+/// One: the streaming thread waits for the writer (backpressure) rather
+/// than pin more of upstream's buffers.
+constexpr size_t kHandedFrames = 1;
 
-/// How often the reaper looks for completed I/O while no buffer comes: a
-/// frame goes back to its producer at most this long after its write.
+/// Buffers of the offered pool beyond those the sink holds: the one
+/// upstream fills, the one being rendered, the one handed to the writer
+/// thread and one on its way.
+constexpr guint kSpareFrames = 3 + kHandedFrames;
+
+/// How often the writer thread looks for completed I/O while no buffer
+/// comes: a frame goes back to its producer at most this long after its
+/// write.
 constexpr auto kReapInterval = 2ms;
 
 enum {
@@ -52,8 +60,19 @@ struct Counters {
 struct SinkState {
 	/// Held while the zcap sink is called: it is not thread-safe.
 	std::mutex lock;
-	std::condition_variable wake_reaper;
-	std::thread reaper;
+	/// The thread that writes, reaps and finishes: the one I/O is submitted
+	/// on. Not upstream's streaming thread: io_uring tells the submitting
+	/// thread of each completion by task work, which interrupts what that
+	/// thread is doing in the kernel; v4l2src's poll() of its device then
+	/// fails with POLLERR (vb2_fop_poll's interruptible lock), seen under
+	/// load as "poll error 1".
+	std::thread writer;
+	std::condition_variable wake_writer;
+	/// Told when the writer took a frame or finished the sink.
+	std::condition_variable writer_progress;
+	std::deque<zcap::Frame> handed; ///< frames for the writer, at most kHandedFrames
+	bool finish_asked = false;	///< by EOS: finish once handed is empty
+	zcap::Status finish_status;	///< what the writer's finish() said
 	bool quit = false;
 
 	std::unique_ptr<zcap::Sink> sink;
@@ -214,19 +233,48 @@ void stop_placing(SinkState &s)
 	gst_clear_object(&s.placing_pool);
 }
 
-/// Reaps completed I/O while the sink is busy and no buffer comes.
-void reap(ZcapBaseSink *self, SinkState &s)
+/// The writer thread (s.writer): writes the frames render() hands over,
+/// reaps completed I/O while the sink is busy and none comes, and finishes
+/// the sink when EOS asks.
+void write_frames(ZcapBaseSink *self, SinkState &s)
 {
 	std::unique_lock lock(s.lock);
-	while (!s.quit) {
+	for (;;) {
+		// Frames render() accepted are written, even when stopping.
+		if (!s.handed.empty()) {
+			zcap::Frame frame = std::move(s.handed.front());
+			s.handed.pop_front();
+			s.writer_progress.notify_all();
+			if (s.failed || s.finished)
+				continue;
+			zcap::Status status = s.sink->write(frame);
+			frame.reset();
+			if (status)
+				status = s.sink->service(0ms);
+			if (!status)
+				fail(self, s, status);
+			continue;
+		}
+		if (s.quit)
+			break;
+		if (s.finish_asked) {
+			s.finish_asked = false;
+			s.finish_status = finish(s);
+			s.writer_progress.notify_all();
+			continue;
+		}
 		if (!s.started || s.finished || !s.sink->busy()) {
-			s.wake_reaper.wait(lock);
+			s.wake_writer.wait(lock);
 			continue;
 		}
 		if (zcap::Status status = s.sink->service(0ms); !status)
 			fail(self, s, status);
-		s.wake_reaper.wait_for(lock, kReapInterval);
+		s.wake_writer.wait_for(lock, kReapInterval);
 	}
+	// Going to READY without EOS: the output is still left valid, by the
+	// thread that wrote it.
+	stop_placing(s);
+	s.finish_status = finish(s);
 }
 
 Counters counters(ZcapBaseSink *self, SinkState &s)
@@ -258,8 +306,11 @@ gboolean start(GstBaseSink *bsink)
 		s.started = s.finished = s.failed = s.quit = false;
 		s.sequence = 0;
 		s.buffer_copies = 0;
+		s.handed.clear();
+		s.finish_asked = false;
+		s.finish_status = {};
 	}
-	s.reaper = std::thread([self, &s] { reap(self, s); });
+	s.writer = std::thread([self, &s] { write_frames(self, s); });
 	return TRUE;
 }
 
@@ -271,15 +322,15 @@ gboolean stop(GstBaseSink *bsink)
 		std::lock_guard lock(s.lock);
 		s.quit = true;
 	}
-	s.wake_reaper.notify_one();
-	if (s.reaper.joinable())
-		s.reaper.join();
+	s.wake_writer.notify_one();
+	s.writer_progress.notify_all();
+	if (s.writer.joinable())
+		s.writer.join();
 
 	std::lock_guard lock(s.lock);
-	stop_placing(s);
 	// Said, but the element still stops: there is nothing left to do.
-	if (zcap::Status status = finish(s); !status)
-		post_error(self, status, false);
+	if (!s.finish_status)
+		post_error(self, s.finish_status, false);
 	Counters last = counters(self, s);
 	GST_INFO_OBJECT(self,
 			"stopped: %" G_GUINT64_FORMAT " frames, %" G_GUINT64_FORMAT
@@ -359,16 +410,14 @@ GstFlowReturn render(GstBaseSink *bsink, GstBuffer *buffer)
 		s.buffer_copies += frame.copied;
 	}
 
-	zcap::Status status = s.sink->write(frame.frame);
-	frame.frame.reset();
-	if (status)
-		status = s.sink->service(0ms);
-	if (!status) {
-		fail(self, s, status);
+	s.writer_progress.wait(
+		lock, [&] { return s.handed.size() < kHandedFrames || s.failed || s.quit; });
+	if (s.failed)
 		return GST_FLOW_ERROR;
-	}
-	if (s.sink->busy())
-		s.wake_reaper.notify_one();
+	if (s.quit)
+		return GST_FLOW_FLUSHING;
+	s.handed.push_back(std::move(frame.frame));
+	s.wake_writer.notify_one();
 	return GST_FLOW_OK;
 }
 
@@ -378,12 +427,17 @@ gboolean event(GstBaseSink *bsink, GstEvent *event)
 	SinkState &s = state_of(self);
 	if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
 		// Everything on disk (or sent) before EOS reaches the application.
-		std::lock_guard lock(s.lock);
+		std::unique_lock lock(s.lock);
 		// No frame came: the output is still made, empty (as zcap record).
 		if (!s.started && !s.finished && s.format)
 			start_sink(self, s, {});
-		if (zcap::Status status = finish(s); !status)
-			post_error(self, status, false);
+		if (s.started && !s.finished) {
+			s.finish_asked = true;
+			s.wake_writer.notify_one();
+			s.writer_progress.wait(lock, [&] { return s.finished || s.quit; });
+			if (!s.finish_status)
+				post_error(self, s.finish_status, false);
+		}
 	}
 	return GST_BASE_SINK_CLASS(zcap_base_sink_parent_class)->event(bsink, event);
 }

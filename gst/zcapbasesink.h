@@ -18,12 +18,17 @@
 /// started with the first buffer, which says where frames live (regions to
 /// register); when that buffer is the offered pool's, the pool is asked to
 /// place frames where the sink wants them in memory (Sink::page_offset()).
-/// Each buffer is written, then completed I/O reaped; write() blocks while
-/// the sink has as many writes in flight as it takes, which holds the
-/// streaming thread back (backpressure) instead of queueing more. A thread
-/// reaps completions while no buffer comes, so that frames go back to their
-/// producer as soon as the kernel is done with them. On EOS, on going to
-/// READY and after an error the sink is finished, leaving a valid output.
+/// Each buffer's frame is handed to the element's writer thread, which
+/// writes it and reaps completed I/O: I/O is submitted there, never on
+/// upstream's streaming thread (io_uring's completion task work would
+/// interrupt what upstream does in the kernel, such as v4l2src's poll()).
+/// render() waits while the writer has not taken the last frame, and
+/// write() blocks while the sink has as many writes in flight as it takes,
+/// which holds the streaming thread back (backpressure) instead of queueing
+/// more. The writer reaps completions while no buffer comes, so that frames
+/// go back to their producer as soon as the kernel is done with them. On
+/// EOS, on going to READY and after an error the sink is finished by the
+/// writer, leaving a valid output.
 ///
 /// Properties (read-only): frames, dropped, bytes-copied (every frame byte
 /// the CPU copied: the sink's count plus copies made to turn buffers into
