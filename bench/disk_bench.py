@@ -90,10 +90,17 @@ MAX_ATTEMPTS = 3  # runs of one repeat before the least disturbed is kept
 
 FREE_SPACE_HEADROOM = 1.1  # one file at a time, plus 10% for the fs itself
 
-# Matroska files hold the payload plus headers and padding: zcap pads every
-# payload to a block boundary (under a block a frame), GStreamer and ffmpeg
-# add a few dozen bytes a frame. Anything past this is a wrong file.
-MKV_SLACK_PER_FRAME = 4096
+# Matroska files hold the payload plus headers and padding; anything past
+# this is a wrong file. zcap starts every payload on a 4096-byte block and
+# writes it from the frame's own pages, so a frame costs one block before its
+# payload (a Void, then the Cluster header where one starts, then the
+# SimpleBlock header, ending where the payload starts) and the Void from the
+# payload's end to the next block (under a block: 2048 bytes for 1920x1080
+# YUYV, 1012.5 blocks). Measured: 6144 bytes a frame at 1920x1080 and 4096 at
+# 1280x720, plus 40 bytes a file. GStreamer and ffmpeg add a few dozen bytes
+# a frame.
+ZCAP_BLOCK = 4096
+MKV_SLACK_PER_FRAME = 2 * ZCAP_BLOCK
 MKV_SLACK_FIXED = 1 << 20  # EBML header, Tracks, Cues
 # The caps matroskamux gets: rawvideoparse turns fakesrc's unlabelled
 # buffers into these frames (timestamps from the frame rate) without copying.
