@@ -27,6 +27,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <span>
 #include <sstream>
 #include <string>
@@ -736,6 +737,186 @@ TEST(GuestCapture, CliRecordLeavesDeviceClean)
 	EXPECT_NE(out.str().find(", userptr, "), std::string::npos);
 	expect_device_clean(kSinglePlanarNode);
 }
+
+// --- Without io_uring: zcap record as a container runs it ------------------------
+
+namespace {
+
+/// vivid's "OSD Text Mode" menu (vivid-ctrls.c): all text, or none. Without
+/// the text (frame counter, time) every frame of its colour bar is the same.
+constexpr std::string_view kOsdControl = "OSD Text Mode";
+constexpr int32_t kOsdAll = 0, kOsdNone = 2;
+
+/// Sets vivid's OSD off on a node for a test's life.
+class OsdOff {
+public:
+	explicit OsdOff(const std::string &node) : control_(node, kOsdControl)
+	{
+		EXPECT_EQ(control_.set(kOsdNone), 0) << errno_text();
+	}
+	~OsdOff() { control_.set(kOsdAll); }
+
+private:
+	test::VividControl control_;
+};
+
+/// A file run-in-guest copied into the guest (--file).
+fs::path guest_file(const std::string &name)
+{
+	const char *files = std::getenv("ZCAP_VM_FILES");
+	EXPECT_TRUE(files) << "not in the guest (ZCAP_VM_FILES is not set)";
+	const fs::path path = fs::path(files ? files : "") / name;
+	EXPECT_TRUE(fs::exists(path))
+		<< path << ": pass --file <build>/" << name << " to run-in-guest";
+	return path;
+}
+
+/// The disk sink's entry of `zcap record --stats-json`.
+struct DiskStatsJson {
+	std::string io_path;
+	uint64_t frames = 0, bytes = 0, dropped = 0, copied_bytes = 0;
+	std::string io_uring_refusal;
+};
+
+std::optional<DiskStatsJson> disk_stats_json(const std::string &json)
+{
+	static const std::regex entry(
+		R"re("io_path": "([^"]*)", "frames": (\d+), "bytes": (\d+), "dropped": (\d+), )re"
+		R"re("copied_bytes": (\d+), "error": null, "io_uring_refusal": (null|"[^"]*"))re");
+	std::smatch m;
+	if (!std::regex_search(json, m, entry))
+		return std::nullopt;
+	return DiskStatsJson{
+		m[1], std::stoull(m[2]), std::stoull(m[3]), std::stoull(m[4]), std::stoull(m[5]),
+		m[6]};
+}
+
+std::string read_text(const fs::path &path)
+{
+	std::stringstream text;
+	text << std::ifstream(path).rdbuf();
+	return text.str();
+}
+
+struct NoIoUringCase {
+	IoMode io;
+	Container container;
+	std::string refusal; ///< tests/no_io_uring's: eperm or enosys
+};
+
+class GuestNoIoUring : public testing::TestWithParam<NoIoUringCase> {};
+
+} // namespace
+
+// `zcap record` on vivid under tests/no_io_uring, as Docker (EPERM) or Podman
+// (ENOSYS) runs it: it writes through vmsplice+splice into the O_DIRECT file,
+// says why, copies nothing (640x480 YUYV frames are whole blocks), and every
+// frame in the file is vivid's frame as this process captured it (OSD off).
+TEST_P(GuestNoIoUring, CliRecordsEveryFrameThroughSplice)
+{
+	constexpr uint64_t kFrames = 10;
+	constexpr uint64_t kReferenceFrames = 2;
+	const NoIoUringCase &p = GetParam();
+	const fs::path zcap = guest_file("zcap"), jail = guest_file("no_io_uring");
+	ASSERT_FALSE(HasFailure());
+	OsdOff osd(kSinglePlanarNode);
+	ASSERT_FALSE(HasFailure());
+	test::TempDir dir(".");
+
+	// The reference: vivid's frame as handed over to this process, with
+	// io_uring allowed.
+	Capture reference;
+	ASSERT_NO_FATAL_FAILURE(
+		capture({.device = kSinglePlanarNode, .io = p.io, .frames = kReferenceFrames},
+			dir / "reference.raw", reference));
+	ASSERT_TRUE(reference.status) << reference.status.message();
+	ASSERT_EQ(reference.records().size(), kReferenceFrames);
+	const uint64_t checksum = reference.records()[0].checksum;
+	ASSERT_EQ(reference.records()[1].checksum, checksum) << "vivid's frames change";
+	const uint64_t frame_bytes = reference.frame_size();
+	ASSERT_EQ(frame_bytes % 4096, 0u);
+	reference.close();
+
+	const bool mkv = p.container == Container::matroska;
+	const fs::path output = dir / (mkv ? "jailed.mkv" : "jailed.raw");
+	const fs::path stats = dir / "stats.json", log = dir / "record.log";
+	const int wstatus = run_program({jail,		 p.refusal,
+					 zcap,		 "record",
+					 "-d",		 kSinglePlanarNode,
+					 "--io",	 std::string(io_mode_name(p.io)),
+					 "-n",		 std::to_string(kFrames),
+					 "-o",		 output,
+					 "--size",	 fmt::format("{}x{}", kWidth, kHeight),
+					 "-f",		 "YUYV",
+					 "--fps",	 fmt::format("{}/{}", kRate.num, kRate.den),
+					 "--policy",	 "block",
+					 "--stats-json", stats},
+					log);
+	ASSERT_GE(wstatus, 0) << "cannot run " << jail << ": " << std::strerror(-wstatus);
+	const std::string out = read_text(log);
+	std::printf("%s %s record:\n%s", p.refusal.c_str(), zcap.c_str(), out.c_str());
+	ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << out;
+	EXPECT_NE(out.find(fmt::format(", {}, ", io_mode_name(p.io))), std::string::npos) << out;
+	EXPECT_NE(out.find("written via splice+O_DIRECT"), std::string::npos) << out;
+
+	const std::string json = read_text(stats);
+	const std::optional<DiskStatsJson> disk = disk_stats_json(json);
+	ASSERT_TRUE(disk) << json;
+	EXPECT_EQ(disk->io_path, "splice+O_DIRECT");
+	const std::string refused = p.refusal == "eperm" ? "EPERM" : "ENOSYS";
+	EXPECT_TRUE(disk->io_uring_refusal.starts_with("\"io_uring refused (" + refused))
+		<< disk->io_uring_refusal;
+	EXPECT_EQ(disk->frames, kFrames);
+	EXPECT_EQ(disk->bytes, kFrames * frame_bytes);
+	EXPECT_EQ(disk->dropped, 0u);
+	EXPECT_EQ(disk->copied_bytes, 0u);
+
+	std::vector<std::byte> frame(frame_bytes);
+	std::ifstream in(output, std::ios::binary);
+	if (mkv) {
+		const std::vector<test::BlockPayload> blocks =
+			test::matroska_block_payloads(output);
+		ASSERT_EQ(blocks.size(), kFrames);
+		for (size_t i = 0; i < blocks.size(); ++i) {
+			ASSERT_EQ(blocks[i].size, frame_bytes) << "frame " << i;
+			EXPECT_EQ(blocks[i].offset % 4096, 0u) << "frame " << i;
+			in.seekg(std::streamoff(blocks[i].offset));
+			ASSERT_TRUE(in.read(reinterpret_cast<char *>(frame.data()),
+					    std::streamsize(frame.size())));
+			ASSERT_EQ(fnv1a(frame), checksum) << "frame " << i << " differs on disk";
+		}
+		// zcap's own reader: every frame, and a finished file.
+		const fs::path inspect = dir / "inspect.json";
+		const int inspected = run_program({zcap, "inspect", "--json", output}, inspect);
+		const std::string report = read_text(inspect);
+		ASSERT_TRUE(inspected >= 0 && WIFEXITED(inspected) && WEXITSTATUS(inspected) == 0)
+			<< report;
+		EXPECT_NE(report.find(fmt::format("\"frames\": {}", kFrames)), std::string::npos)
+			<< report;
+		EXPECT_NE(report.find("\"finished\": true"), std::string::npos) << report;
+	} else {
+		ASSERT_EQ(fs::file_size(output), kFrames * frame_bytes);
+		for (uint64_t i = 0; i < kFrames; ++i) {
+			ASSERT_TRUE(in.read(reinterpret_cast<char *>(frame.data()),
+					    std::streamsize(frame.size())));
+			ASSERT_EQ(fnv1a(frame), checksum) << "frame " << i << " differs on disk";
+		}
+	}
+	expect_device_clean(kSinglePlanarNode);
+}
+
+// Each capture I/O mode and container once, under each refusal once.
+INSTANTIATE_TEST_SUITE_P(
+	Vivid, GuestNoIoUring,
+	testing::Values(NoIoUringCase{IoMode::userptr, Container::raw, "eperm"},
+			NoIoUringCase{IoMode::mmap, Container::raw, "enosys"},
+			NoIoUringCase{IoMode::userptr, Container::matroska, "enosys"},
+			NoIoUringCase{IoMode::mmap, Container::matroska, "eperm"}),
+	[](const testing::TestParamInfo<NoIoUringCase> &info) {
+		return fmt::format("{}_{}_{}", io_mode_name(info.param.io),
+				   info.param.container == Container::matroska ? "mkv" : "raw",
+				   info.param.refusal);
+	});
 
 // --- Faults: run with vivid allocators=1,0 (see README.md) ----------------------
 

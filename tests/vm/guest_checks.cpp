@@ -105,9 +105,9 @@ VividControl::VividControl(const std::string &path, std::string_view name)
 	EXPECT_NE(id_, 0u) << path << " has no control '" << name << "'; it has" << names;
 }
 
-int VividControl::press()
+int VividControl::set(int32_t value)
 {
-	v4l2_control control{id_, 1};
+	v4l2_control control{id_, value};
 	return ioctl(fd_.get(), VIDIOC_S_CTRL, &control) == 0 ? 0 : errno;
 }
 

@@ -39,7 +39,9 @@ public:
 
 	bool found() const { return id_ != 0; }
 	/// Presses the button; returns 0 or an errno.
-	int press();
+	int press() { return set(1); }
+	/// Sets the control (a menu's item index); returns 0 or an errno.
+	int set(int32_t value);
 
 private:
 	UniqueFd fd_;
