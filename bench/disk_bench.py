@@ -146,6 +146,10 @@ class Run:
     io_path: str
     background_cores: float  # the most other work seen before, during or after it
     file_bytes: int  # the output file's size: the payload plus a container's bytes
+    # Other users' processes' CPU over the run: on a shared machine, cpu_s less
+    # this is the tool's own CPU with the kernel's work for it (and the kernel
+    # threads' work for others, which is far smaller than their processes').
+    others_cpu_s: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +161,7 @@ class Row:
     copied_bytes: int
     io_path: str
     file_bytes: int
+    cpu_less_others_s: float = 0.0  # median of cpu_s less others_cpu_s
 
     @property
     def gib(self) -> float:
@@ -169,6 +174,10 @@ class Row:
     @property
     def cpu_per_gib(self) -> float:
         return self.cpu_s / self.gib
+
+    @property
+    def cpu_less_others_per_gib(self) -> float:
+        return self.cpu_less_others_s / self.gib
 
 
 def parse_args() -> argparse.Namespace:
@@ -191,7 +200,15 @@ def parse_args() -> argparse.Namespace:
                              "disk measured (default: %(default)s, tmpfs)")
     parser.add_argument("--quick", action="store_true",
                         help=f"allow less than {MIN_VOLUME // GIB} GiB, for a smoke run")
+    parser.add_argument("--only", action="append", metavar="TOOL",
+                        help="run only this row (repeatable), e.g. --only zcap "
+                             f"--only '{ZCAP_NO_URING}'; ratios need their rows")
+    parser.add_argument("--quiet-wait", type=float, default=QUIET_WAIT_S,
+                        help="seconds to wait for a quiet machine before each run "
+                             "(default: %(default)s; 0 on a machine that is never quiet)")
     args = parser.parse_args()
+    if args.only and FIO_NET in args.only:
+        args.only.append(FIO_START)  # fio net is fio less its start-up run
     if args.frames < 1 or args.repeat < 1:
         parser.error("--frames and --repeat must be at least 1")
     if args.frames * FRAME_BYTES < MIN_VOLUME and not args.quick:
@@ -378,9 +395,9 @@ def other_processes_cpu_s() -> float:
     return total
 
 
-def wait_for_quiet() -> float:
+def wait_for_quiet(wait_s: float) -> float:
     """The background load once it is quiet, or when waiting is over."""
-    deadline = time.monotonic() + QUIET_WAIT_S
+    deadline = time.monotonic() + wait_s
     load = background_cores()
     while load > QUIET_CORES and time.monotonic() < deadline:
         load = background_cores()
@@ -392,13 +409,13 @@ def drop_caches() -> None:
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
-def measure(case: Case, out: Path, stats: Path) -> Run:
+def measure(case: Case, out: Path, stats: Path, quiet_wait_s: float) -> Run:
     """One run: from a clean, synced state to durable data."""
     out.unlink(missing_ok=True)
     stats.unlink(missing_ok=True)  # never read a previous run's statistics
     os.sync()
     drop_caches()
-    background = wait_for_quiet()
+    background = wait_for_quiet(quiet_wait_s)
     others_before = other_processes_cpu_s()
     cpu_before = busy_cpu_s()
     start = time.monotonic()
@@ -407,7 +424,8 @@ def measure(case: Case, out: Path, stats: Path) -> Run:
         os.sync()
         wall_s = time.monotonic() - start
         cpu_s = busy_cpu_s() - cpu_before
-        others_during = (other_processes_cpu_s() - others_before) / wall_s
+        others_cpu_s = other_processes_cpu_s() - others_before
+        others_during = others_cpu_s / wall_s
         after = background_cores()  # before any check, which is work of ours
         if proc.returncode != 0:
             raise BenchError(f"{case.name} exited {proc.returncode}: {proc.stderr.strip()}")
@@ -420,15 +438,16 @@ def measure(case: Case, out: Path, stats: Path) -> Run:
             case.verify(out)
     finally:
         out.unlink(missing_ok=True)
-    return Run(wall_s, cpu_s, copied, io_path, max(background, others_during, after), size)
+    return Run(wall_s, cpu_s, copied, io_path, max(background, others_during, after), size,
+               others_cpu_s)
 
 
-def measure_quietly(case: Case, out: Path, stats: Path) -> Run:
+def measure_quietly(case: Case, out: Path, stats: Path, quiet_wait_s: float) -> Run:
     """A run with the machine quiet around it if one can be had, else the
     quietest of MAX_ATTEMPTS."""
     attempts = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        run = measure(case, out, stats)
+        run = measure(case, out, stats, quiet_wait_s)
         if run.background_cores <= QUIET_CORES:
             return run
         attempts.append(run)
@@ -437,7 +456,8 @@ def measure_quietly(case: Case, out: Path, stats: Path) -> Run:
     return min(attempts, key=lambda run: run.background_cores)
 
 
-def run_all(cases: list[Case], directory: Path, repeat: int) -> dict[str, list[Run]]:
+def run_all(cases: list[Case], directory: Path, repeat: int,
+            quiet_wait_s: float) -> dict[str, list[Run]]:
     """Runs the tools in turn, repeat times, so slow drifts hit all of them."""
     runs: dict[str, list[Run]] = {case.name: [] for case in cases}
     with tempfile.TemporaryDirectory() as tmp:
@@ -445,10 +465,11 @@ def run_all(cases: list[Case], directory: Path, repeat: int) -> dict[str, list[R
         for i in range(1, repeat + 1):
             for case in cases:
                 out = directory / f"disk_bench.{os.getpid()}{case.suffix}"
-                run = measure_quietly(case, out, stats)
+                run = measure_quietly(case, out, stats, quiet_wait_s)
                 runs[case.name].append(run)
                 print(f"[{i}/{repeat}] {case.name:16} {run.wall_s:6.2f} s "
-                      f"{run.cpu_s:6.2f} CPU s {case.volume / GB / run.wall_s:6.2f} GB/s "
+                      f"{run.cpu_s:6.2f} CPU s ({run.cpu_s - run.others_cpu_s:.2f} less others) "
+                      f"{case.volume / GB / run.wall_s:6.2f} GB/s "
                       f"(background {run.background_cores:.2f} cores)", file=sys.stderr)
     return runs
 
@@ -460,21 +481,23 @@ def median_row(case: Case, runs: list[Run]) -> Row:
                statistics.median(r.cpu_s for r in runs),
                int(statistics.median(r.copied_bytes for r in runs)),
                runs[0].io_path,
-               int(statistics.median(r.file_bytes for r in runs)))
+               int(statistics.median(r.file_bytes for r in runs)),
+               statistics.median(r.cpu_s - r.others_cpu_s for r in runs))
 
 
 def table_rows(cases: list[Case], runs: dict[str, list[Run]]) -> dict[str, Row]:
     """The median rows, with fio's start-up replaced by fio's net row."""
     medians = {case.name: median_row(case, runs[case.name]) for case in cases}
-    start = medians.pop(FIO_START)
+    start = medians.pop(FIO_START, None)
     rows = {}
     for name, row in medians.items():
         rows[name] = row
-        if name == FIO:
+        if name == FIO and start:
             rows[FIO_NET] = Row(FIO_NET, row.volume - start.volume, row.wall_s - start.wall_s,
                                 row.cpu_s - start.cpu_s, 0,
                                 f"{FIO} less {FIO_START} (its start-up)",
-                                row.file_bytes - start.file_bytes)
+                                row.file_bytes - start.file_bytes,
+                                row.cpu_less_others_s - start.cpu_less_others_s)
     return rows
 
 
@@ -561,10 +584,23 @@ def no_uring_ratios(rows: dict[str, Row]) -> list[NoUringRatio]:
                      ">=", TARGET_NO_URING_THROUGHPUT),
         NoUringRatio(f"CPU/GiB {ZCAP_NO_URING} / {ZCAP}",
                      jailed.cpu_per_gib / zcap.cpu_per_gib, "<=", TARGET_NO_URING_CPU),
+        NoUringRatio("the same, CPU less other processes'",
+                     jailed.cpu_less_others_per_gib / zcap.cpu_less_others_per_gib, "<=",
+                     TARGET_NO_URING_CPU),
         NoUringRatio("copied beyond io_uring's seams / payload",
                      (jailed.copied_bytes - zcap.copied_bytes) / jailed.volume, "<=", 0.0,
                      percent=True),
     ]
+
+
+# The rows each set of ratios compares (with --only, a set may be missing).
+RATIO_ROWS = (ZCAP, FIO, FIO_NET, GST)
+MKV_RATIO_ROWS = (ZCAP_MKV, ZCAP, GST_MKV)
+NO_URING_RATIO_ROWS = (ZCAP_NO_URING, ZCAP)
+
+
+def has_rows(rows: dict[str, Row], names: tuple[str, ...]) -> bool:
+    return all(name in rows for name in names)
 
 
 def spread(values: list[float]) -> str:
@@ -574,12 +610,14 @@ def spread(values: list[float]) -> str:
 def format_report(rows: dict[str, Row], runs: dict[str, list[Run]],
                   args: argparse.Namespace) -> str:
     header = (f"{'tool':16} | {'GiB':>5} | {'wall s':>6} | {'GB/s':>5} | {'GB/s range':>11} | "
-              f"{'CPU s/GiB':>9} | {'CPU range':>11} | {'file - payload':>14} | "
+              f"{'CPU s/GiB':>9} | {'CPU range':>11} | {'less others':>11} | "
+              f"{'file - payload':>14} | "
               f"{'copied bytes':>20} | I/O path")
     lines = [f"disk benchmark: {args.frames} frames {FRAME_WIDTH}x{FRAME_HEIGHT} YUYV "
              f"({FRAME_BYTES} bytes each), median of {args.repeat}, in {args.dir}",
              "wall s: start to durable data (incl. final sync); CPU: whole machine "
-             "(/proc/stat user+nice+system+irq+softirq+steal) over the same span",
+             "(/proc/stat user+nice+system+irq+softirq+steal) over the same span; "
+             "less others: less other users' processes' CPU meanwhile (a shared machine)",
              f"fio: bs={FIO_BLOCK >> 20} MiB, iodepth={FIO_IODEPTH}, volume rounded up "
              f"to whole blocks; {FIO_NET} = {FIO} less a one-block run (fio's start-up)",
              "GiB, GB/s and CPU s/GiB count the frames' payload; Matroska files hold "
@@ -592,19 +630,23 @@ def format_report(rows: dict[str, Row], runs: dict[str, list[Run]],
         cpus = spread([r.cpu_s / row.gib for r in tool_runs]) if tool_runs else ""
         lines.append(f"{row.tool:16} | {row.gib:5.2f} | {row.wall_s:6.2f} | "
                      f"{row.gb_per_s:5.2f} | {rates:>11} | {row.cpu_per_gib:9.2f} | "
-                     f"{cpus:>11} | {row.file_bytes - row.volume:>14,} | "
+                     f"{cpus:>11} | {row.cpu_less_others_per_gib:11.3f} | "
+                     f"{row.file_bytes - row.volume:>14,} | "
                      f"{row.copied_bytes:>14,} {share:4.0%} | {row.io_path}")
-    lines += ["", "zcap's ratios (targets reported, not asserted), against fio as run "
-              f"and against {FIO_NET}:"]
-    for ratio in ratios(rows):
-        lines.append(f"  {ratio.what:18} target {ratio.comparison} {ratio.target:4}:  "
-                     f"{ratio.as_run:5.2f} {ratio.verdict(ratio.as_run)}  "
-                     f"{ratio.net:5.2f} {ratio.verdict(ratio.net)}")
-    lines += ["", "Matroska: zcap's file beside its raw file and beside GStreamer's:"]
-    lines += [f"  {ratio.what:38} {ratio.text()}" for ratio in mkv_ratios(rows)]
-    lines += ["", "Without io_uring (a container's seccomp profile: splice+O_DIRECT), "
-              "against zcap with it:"]
-    lines += [f"  {ratio.what:38} {ratio.text()}" for ratio in no_uring_ratios(rows)]
+    if has_rows(rows, RATIO_ROWS):
+        lines += ["", "zcap's ratios (targets reported, not asserted), against fio as run "
+                  f"and against {FIO_NET}:"]
+        for ratio in ratios(rows):
+            lines.append(f"  {ratio.what:18} target {ratio.comparison} {ratio.target:4}:  "
+                         f"{ratio.as_run:5.2f} {ratio.verdict(ratio.as_run)}  "
+                         f"{ratio.net:5.2f} {ratio.verdict(ratio.net)}")
+    if has_rows(rows, MKV_RATIO_ROWS):
+        lines += ["", "Matroska: zcap's file beside its raw file and beside GStreamer's:"]
+        lines += [f"  {ratio.what:38} {ratio.text()}" for ratio in mkv_ratios(rows)]
+    if has_rows(rows, NO_URING_RATIO_ROWS):
+        lines += ["", "Without io_uring (a container's seccomp profile: splice+O_DIRECT), "
+                  "against zcap with it:"]
+        lines += [f"  {ratio.what:38} {ratio.text()}" for ratio in no_uring_ratios(rows)]
     lines += per_run_lines(runs, 16)
     return "\n".join(lines) + "\n"
 
@@ -630,18 +672,22 @@ def report_json(rows: dict[str, Row], runs: dict[str, list[Run]],
         "dir": str(args.dir), "fio_block_bytes": FIO_BLOCK, "fio_iodepth": FIO_IODEPTH,
         "fio_off_page_bytes": FIO_OFF_PAGE_BYTES,
         "median": [dataclasses.asdict(row) | {"gb_per_s": row.gb_per_s,
-                                              "cpu_s_per_gib": row.cpu_per_gib}
+                                              "cpu_s_per_gib": row.cpu_per_gib,
+                                              "cpu_less_others_s_per_gib":
+                                                  row.cpu_less_others_per_gib}
                    for row in rows.values()],
         "runs": {name: [dataclasses.asdict(r) for r in tool_runs]
                  for name, tool_runs in runs.items()},
         "ratios": [{"what": r.what, "target": f"{r.comparison} {r.target}",
                     "vs_fio_as_run": r.as_run, "pass_as_run": r.passes(r.as_run),
                     "vs_fio_net": r.net, "pass_net": r.passes(r.net)}
-                   for r in ratios(rows)],
+                   for r in (ratios(rows) if has_rows(rows, RATIO_ROWS) else [])],
         "matroska_ratios": [dataclasses.asdict(r) | {"pass": r.passes()}
-                            for r in mkv_ratios(rows)],
+                            for r in (mkv_ratios(rows) if has_rows(rows, MKV_RATIO_ROWS)
+                                      else [])],
         "no_io_uring_ratios": [dataclasses.asdict(r) | {"pass": r.passes()}
-                               for r in no_uring_ratios(rows)],
+                               for r in (no_uring_ratios(rows)
+                                         if has_rows(rows, NO_URING_RATIO_ROWS) else [])],
     }
 
 
@@ -662,18 +708,47 @@ plot "{data}" using 0:2:xtic(1) with boxes lc "steelblue" notitle, \\
      "" using 0:2:(sprintf("%.2f", $2)) with labels offset 0,0.7 notitle, \\
      {throughput_target} with lines dt 2 lw 2 lc "red" title "{throughput_label}", \\
      {throughput_target_net} with lines dt 3 lw 2 lc "dark-red" title "{throughput_label_net}"
-set title "whole-machine CPU (s/GiB, lower is better)"
-plot "{data}" using 0:3:xtic(1) with boxes lc "dark-orange" notitle, \\
-     "" using 0:3:(sprintf("%.2f", $3)) with labels offset 0,0.7 notitle, \\
+set title "{cpu_title} (s/GiB, lower is better)"
+plot "{data}" using 0:{cpu_column}:xtic(1) with boxes lc "dark-orange" notitle, \\
+     "" using 0:{cpu_column}:(sprintf("%.3f", ${cpu_column})) with labels offset 0,0.7 notitle, \\
      {cpu_target} with lines dt 2 lw 2 lc "red" title "{cpu_label}", \\
      {cpu_target_net} with lines dt 3 lw 2 lc "dark-red" title "{cpu_label_net}"
 unset multiplot
 """
 
 
+def draw_no_uring_chart(rows: dict[str, Row], args: argparse.Namespace, png: Path) -> None:
+    """The chart of an --only run of zcap with and without io_uring: lines
+    mark what the row without io_uring must reach against zcap's; CPU less
+    other processes' (a shared machine; whole-machine CPU is in the table)."""
+    zcap = rows[ZCAP]
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "bars.dat"
+        data.write_text("".join(f'"{row.tool}" {row.gb_per_s} {row.cpu_less_others_per_gib}\n'
+                                for row in rows.values()))
+        throughput = TARGET_NO_URING_THROUGHPUT * zcap.gb_per_s
+        cpu = TARGET_NO_URING_CPU * zcap.cpu_less_others_per_gib
+        script = GNUPLOT_SCRIPT.format(
+            png=png, data=data, xmax=len(rows) - 0.4,
+            title=f"{args.frames} x {FRAME_WIDTH}x{FRAME_HEIGHT} YUYV "
+                  f"({zcap.volume / GIB:.2f} GiB), median of {args.repeat}",
+            throughput_target=throughput,
+            throughput_label=f"{ZCAP_NO_URING} target: {TARGET_NO_URING_THROUGHPUT} x {ZCAP}",
+            throughput_target_net=throughput, throughput_label_net="",
+            cpu_title="machine CPU less other processes'", cpu_column=3,
+            cpu_target=cpu, cpu_label=f"{ZCAP_NO_URING} target: {TARGET_NO_URING_CPU} x {ZCAP}",
+            cpu_target_net=cpu, cpu_label_net="")
+        subprocess.run(["gnuplot"], input=script.replace(' title ""', " notitle"), text=True,
+                       check=True)
+
+
 def draw_chart(rows: dict[str, Row], args: argparse.Namespace, png: Path) -> None:
     """Two bar panels; lines in each mark what zcap must reach, against fio as
     run (dashed) and against fio net of its start-up (dotted)."""
+    if not has_rows(rows, RATIO_ROWS):
+        if has_rows(rows, NO_URING_RATIO_ROWS):
+            draw_no_uring_chart(rows, args, png)
+        return
     fio, fio_net, gst = rows[FIO], rows[FIO_NET], rows[GST]
 
     def cpu_target(limit: Row) -> float:
@@ -691,6 +766,7 @@ def draw_chart(rows: dict[str, Row], args: argparse.Namespace, png: Path) -> Non
             throughput_label=f"zcap target: {TARGET_THROUGHPUT_VS_FIO} x fio as run",
             throughput_target_net=TARGET_THROUGHPUT_VS_FIO * fio_net.gb_per_s,
             throughput_label_net=f"{TARGET_THROUGHPUT_VS_FIO} x {FIO_NET}",
+            cpu_title="whole-machine CPU", cpu_column=3,
             cpu_target=cpu_target(fio),
             cpu_label=f"zcap target: min({TARGET_CPU_VS_FIO} x fio as run, "
                       f"{TARGET_CPU_VS_GST} x gst)",
@@ -703,10 +779,18 @@ def main() -> int:
     args = parse_args()
     ffmpeg_input = args.ffmpeg_input_dir / f"disk_bench.{os.getpid()}.input.raw"
     cases = make_cases(args.zcap, args.no_io_uring, args.frames, ffmpeg_input)
+    if args.only:
+        unknown = set(args.only) - {case.name for case in cases}
+        if unknown:
+            print(f"disk_bench: no row {', '.join(sorted(unknown))}; the rows are "
+                  f"{', '.join(case.name for case in cases)}", file=sys.stderr)
+            return 2
+        cases = [case for case in cases if case.name in args.only]
     try:
         check_setup(args, max(case.volume + case.slack for case in cases))
-        with raw_input_file(ffmpeg_input, args.frames):
-            runs = run_all(cases, args.dir, args.repeat)
+        with (raw_input_file(ffmpeg_input, args.frames)
+              if any(case.name == FFMPEG_MKV for case in cases) else contextlib.nullcontext()):
+            runs = run_all(cases, args.dir, args.repeat, args.quiet_wait)
     except BenchError as error:
         print(f"disk_bench: {error}", file=sys.stderr)
         return 1
