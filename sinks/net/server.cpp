@@ -2,6 +2,8 @@
 #include "server.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -95,6 +97,15 @@ void Server::stop()
 
 void Server::run()
 {
+	// sendfile() has no MSG_NOSIGNAL: to a peer that has reset the
+	// connection it raises SIGPIPE, which would end the process (seen with
+	// a client behind a NIC closing mid-frame). A library leaves the
+	// process's disposition alone; blocked in this thread, the signal stays
+	// pending here and sendfile() fails with EPIPE like send() does.
+	sigset_t pipe_signal;
+	sigemptyset(&pipe_signal);
+	sigaddset(&pipe_signal, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
 	for (;;) {
 		loop_.wait(kTick, [this](int fd, uint32_t events) { ready(fd, events); });
 		take_mailbox();
