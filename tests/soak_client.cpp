@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// soak_client PORT: the client the soak test keeps on zcap's /live.raw for a
-// whole run. Reads the stream to its end and checks every frame: the header
+// soak_client [--host ADDR] [--frames N] [--rate BYTES] PORT: the client the
+// soak test keeps on zcap's /live.raw for a whole run, and the NIC test's
+// (tests/vm/nic_test.sh) on a guest's server: at ADDR (default 127.0.0.1),
+// until N frames came (default: the end of the stream), reading at most
+// BYTES a second (default: as fast as they come; a slow client). Reads the
+// stream and checks every frame: the header
 // (the format of the first, sequence numbers and timestamps that never go
 // back) and every payload byte against the pattern frame the header names,
 // the expected frame kept in one buffer and redrawn with pattern::restamp()
@@ -12,11 +16,14 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -35,6 +42,18 @@ using namespace zcap;
 constexpr timeval kReadTimeout{.tv_sec = 10, .tv_usec = 0};
 /// Longer than any response head the server sends.
 constexpr size_t kMaxHead = 4096;
+/// With --rate: the most one read takes, so that the pace is even.
+constexpr size_t kRateChunk = 16 << 10;
+/// With --rate: the receive buffer asked for, so that the server sees a slow
+/// client soon instead of the kernel's buffers taking seconds of the stream.
+constexpr int kRateReceiveBuffer = 64 << 10;
+
+struct Options {
+	std::string host = "127.0.0.1";
+	unsigned port = 0;
+	uint64_t frames = 0; ///< 0: to the end of the stream
+	uint64_t rate = 0;   ///< bytes a second; 0: unlimited
+};
 
 struct Result {
 	std::string peer;
@@ -46,13 +65,35 @@ struct Result {
 	std::string ended; ///< why reading ended; empty at the end of the stream
 };
 
+/// Reads at most --rate bytes a second: after each read it rests until the
+/// bytes read so far are due.
+class Pacer {
+public:
+	explicit Pacer(uint64_t rate) : rate_(rate) {}
+
+	size_t chunk(size_t size) const { return rate_ ? std::min(size, kRateChunk) : size; }
+	void read(size_t bytes)
+	{
+		if (!rate_)
+			return;
+		bytes_ += bytes;
+		std::this_thread::sleep_until(start_ +
+					      std::chrono::microseconds(bytes_ * 1000000 / rate_));
+	}
+
+private:
+	const uint64_t rate_;
+	const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+	uint64_t bytes_ = 0;
+};
+
 /// Reads exactly @p size bytes; false at the end of the stream (@p ended
 /// empty) or on an error (@p ended says which).
-bool read_exact(int fd, void *out, size_t size, std::string &ended)
+bool read_exact(int fd, void *out, size_t size, std::string &ended, Pacer &pacer)
 {
 	auto *p = static_cast<std::byte *>(out);
 	while (size) {
-		ssize_t n = recv(fd, p, size, MSG_WAITALL);
+		ssize_t n = recv(fd, p, pacer.chunk(size), MSG_WAITALL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -62,16 +103,17 @@ bool read_exact(int fd, void *out, size_t size, std::string &ended)
 		}
 		p += n;
 		size -= size_t(n);
+		pacer.read(size_t(n));
 	}
 	return true;
 }
 
-void read_stream(int fd, Result &r)
+void read_stream(int fd, uint64_t frames, Pacer &pacer, Result &r)
 {
 	std::string head;
 	while (!head.ends_with("\r\n\r\n")) {
 		char c;
-		if (head.size() > kMaxHead || !read_exact(fd, &c, 1, r.ended)) {
+		if (head.size() > kMaxHead || !read_exact(fd, &c, 1, r.ended, pacer)) {
 			r.error = "no whole response head";
 			return;
 		}
@@ -87,9 +129,9 @@ void read_stream(int fd, Result &r)
 	std::vector<std::byte> payload, expected;
 	std::optional<uint64_t> drawn; ///< the frame @p expected holds
 	uint64_t last_timestamp = 0;
-	for (;;) {
+	while (!frames || r.frames < frames) {
 		RawFrameHeader h;
-		if (!read_exact(fd, &h, sizeof(h), r.ended))
+		if (!read_exact(fd, &h, sizeof(h), r.ended, pacer))
 			return;
 		if (h.magic != RawFrameHeader::kMagic || h.header_size != sizeof(h)) {
 			r.error = fmt::format("frame {}: bad header", r.frames);
@@ -118,7 +160,7 @@ void read_stream(int fd, Result &r)
 			r.error = fmt::format("frame {}: its timestamp goes back", h.sequence);
 			return;
 		}
-		if (!read_exact(fd, payload.data(), payload.size(), r.ended))
+		if (!read_exact(fd, payload.data(), payload.size(), r.ended, pacer))
 			return; // cut off by the end of the stream: not counted
 		if (drawn)
 			pattern::restamp(*format, *drawn, h.sequence, expected);
@@ -153,35 +195,62 @@ std::string json_number(std::optional<uint64_t> n)
 	return n ? std::to_string(*n) : "null";
 }
 
+/// Parses the command line; false on a bad one.
+bool parse(int argc, char **argv, Options &o)
+{
+	int i = 1;
+	for (; i + 1 < argc && std::strncmp(argv[i], "--", 2) == 0; i += 2) {
+		const std::string_view name = argv[i];
+		unsigned long long n = 0;
+		if (name == "--host")
+			o.host = argv[i + 1];
+		else if ((name == "--frames" || name == "--rate") &&
+			 std::sscanf(argv[i + 1], "%llu", &n) == 1 && n)
+			(name == "--frames" ? o.frames : o.rate) = n;
+		else
+			return false;
+	}
+	return i + 1 == argc && std::sscanf(argv[i], "%u", &o.port) == 1 && o.port &&
+	       o.port <= 65535;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
-	unsigned port = 0;
-	if (argc != 2 || std::sscanf(argv[1], "%u", &port) != 1 || !port || port > 65535) {
-		std::fprintf(stderr, "usage: soak_client PORT\n");
+	Options o;
+	if (!parse(argc, argv, o)) {
+		std::fprintf(stderr,
+			     "usage: soak_client [--host ADDR] [--frames N] [--rate BYTES] PORT\n");
 		return 2;
 	}
 	Result r;
 	UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	sockaddr_in addr{};
 	addr.sin_family = AF_INET;
-	addr.sin_port = htons(uint16_t(port));
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	const std::string request = "GET /live.raw HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-	if (!fd ||
-	    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &kReadTimeout, sizeof(kReadTimeout)) <
-		    0 ||
-	    connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0 ||
-	    send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
-		    ssize_t(request.size())) {
-		r.error = fmt::format("cannot ask 127.0.0.1:{}: {}", port, std::strerror(errno));
+	addr.sin_port = htons(uint16_t(o.port));
+	const std::string request =
+		fmt::format("GET /live.raw HTTP/1.1\r\nHost: {}\r\n\r\n", o.host);
+	if (inet_pton(AF_INET, o.host.c_str(), &addr.sin_addr) != 1) {
+		r.error = fmt::format("not an IPv4 address: {}", o.host);
+	} else if (!fd ||
+		   setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &kReadTimeout,
+			      sizeof(kReadTimeout)) < 0 ||
+		   (o.rate && setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &kRateReceiveBuffer,
+					 sizeof(kRateReceiveBuffer)) < 0) ||
+		   connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0 ||
+		   send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
+			   ssize_t(request.size())) {
+		r.error = fmt::format("cannot ask {}:{}: {}", o.host, o.port, std::strerror(errno));
 	} else {
 		sockaddr_in self{};
 		socklen_t length = sizeof(self);
 		getsockname(fd.get(), reinterpret_cast<sockaddr *>(&self), &length);
-		r.peer = fmt::format("127.0.0.1:{}", ntohs(self.sin_port));
-		read_stream(fd.get(), r);
+		char name[INET_ADDRSTRLEN] = "?";
+		inet_ntop(AF_INET, &self.sin_addr, name, sizeof(name));
+		r.peer = fmt::format("{}:{}", name, ntohs(self.sin_port));
+		Pacer pacer(o.rate);
+		read_stream(fd.get(), o.frames, pacer, r);
 	}
 	std::printf("{\"peer\": %s, \"status\": %d, \"frames\": %llu, \"first\": %s, "
 		    "\"last\": %s, \"missing\": %llu, \"error\": %s, \"ended\": %s}\n",

@@ -1,0 +1,34 @@
+#!/bin/sh
+# The guest's half of the NIC test (nic_test.sh runs the host's): zcap
+# stream serves the pattern at 25 fps on the NICs run-in-guest --nic set up,
+# once for each --net-path in ZCAP_NIC_PATHS, while clients on the host read
+# it. Phase k serves on port ZCAP_NIC_PORT + 2k and stops when the host
+# connects to port ZCAP_NIC_PORT + 2k + 1; its statistics (--stats-json)
+# and zcap's log go to the console on lines the host reads.
+# Runs under busybox sh; zcap and vm_scatter_gather are in /zcap.
+set -u
+
+for dev in ${ZCAP_VM_TAP_DEV:-} ${ZCAP_VM_USER_DEV:-}; do
+	echo "ZCAP-NIC-SG $(/zcap/vm_scatter_gather "$dev" 2>&1)"
+done
+k=0
+for path in $ZCAP_NIC_PATHS; do
+	port=$((ZCAP_NIC_PORT + 2 * k))
+	out=/mnt/disk/$path
+	/zcap/zcap stream --listen "0.0.0.0:$port" -s pattern --size 320x240 --fps 25 \
+		--net-path "$path" --stats-json "$out.json" >"$out.out" 2>"$out.log" &
+	zcap=$!
+	# "serving ..." comes once it listens.
+	while ! grep -q '^serving' "$out.out" && kill -0 $zcap 2>/dev/null; do
+		sleep 0.1
+	done
+	echo "ZCAP-NIC-SERVING $path $port"
+	# Until the host says stop (its connection opens and closes).
+	nc -l -p $((port + 1)) </dev/null >/dev/null
+	kill -INT $zcap
+	wait $zcap
+	status=$?
+	echo "ZCAP-NIC-LOG $path $(tr '\n' ' ' <"$out.log")"
+	echo "ZCAP-NIC-STATS $path $status $(tr -d '\n' <"$out.json")"
+	k=$((k + 1))
+done
