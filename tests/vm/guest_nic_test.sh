@@ -32,3 +32,29 @@ for path in $ZCAP_NIC_PATHS; do
 	echo "ZCAP-NIC-STATS $path $status $(tr -d '\n' <"$out.json")"
 	k=$((k + 1))
 done
+
+# vivid: zcap record -d /dev/video0 --serve with --net-path sendfile on port
+# ZCAP_NIC_VIVID_PORT until the host connects to the next port; then busybox
+# httpd serves the recording on the port after that until the host connects
+# to the one after that.
+[ -n "${ZCAP_NIC_VIVID_PORT:-}" ] || exit 0
+port=$ZCAP_NIC_VIVID_PORT
+out=/mnt/disk/vivid
+/zcap/zcap record -d /dev/video0 -f YUYV --size 320x180 --fps 25 -o "$out.raw" \
+	--serve "0.0.0.0:$port" --net-path sendfile --stats-json "$out.json" >"$out.out" 2>"$out.log" &
+zcap=$!
+while ! grep -q '^serving' "$out.out" && kill -0 $zcap 2>/dev/null; do
+	sleep 0.1
+done
+echo "ZCAP-NIC-SERVING vivid $port"
+nc -l -p $((port + 1)) </dev/null >/dev/null
+kill -INT $zcap
+wait $zcap
+status=$?
+echo "ZCAP-NIC-LOG vivid $(tr '\n' ' ' <"$out.log")"
+echo "ZCAP-NIC-STATS vivid $status $(tr -d '\n' <"$out.json")"
+httpd -f -p $((port + 2)) -h /mnt/disk &
+httpd=$!
+echo "ZCAP-NIC-RECORDING vivid $((port + 2))"
+nc -l -p $((port + 3)) </dev/null >/dev/null
+kill $httpd

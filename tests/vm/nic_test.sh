@@ -40,7 +40,8 @@ trap '[[ -n $vm ]] && kill "$vm" 2>/dev/null && wait "$vm"; rm -rf "$work"' EXIT
 source "$(dirname "$0")/../cli_lib.sh"
 
 vm_args=(--nic tap --nic user --timeout 400 --file "$zcap" --file "$scatter_gather"
-	--env "ZCAP_NIC_PATHS=$paths" --env "ZCAP_NIC_PORT=$port")
+	--env "ZCAP_NIC_PATHS=$paths" --env "ZCAP_NIC_PORT=$port"
+	--env "ZCAP_NIC_VIVID_PORT=$((port + ports))")
 for ((k = 0; k < ports; k++)); do
 	vm_args+=(--hostfwd "$((port + k)):$((port + k))")
 done
@@ -73,6 +74,14 @@ for want in "tap on" "user off"; do
 		grep -q "scatter-gather ${want#* }\$" <<<"$sg"
 done
 
+# Tells the guest to go on: connects to its port $1 (nc -l) and closes.
+stop() {
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/$tap_guest/$1") 2>/dev/null && return
+		sleep 0.2
+	done
+}
+
 k=0
 for path in $paths; do
 	p=$((port + 2 * k))
@@ -96,10 +105,7 @@ for path in $paths; do
 	raws+=($!)
 	wait "${raws[@]}"
 	# Stop the guest's server: its /live.mkv streams end.
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/$tap_guest/$((p + 1))") 2>/dev/null && break
-		sleep 0.2
-	done
+	stop $((p + 1))
 	wait $tap_mkv $user_mkv
 	stats=$(await "^ZCAP-NIC-STATS $path ") || exit 1
 	log=$(await "^ZCAP-NIC-LOG $path ") || exit 1
@@ -166,6 +172,68 @@ PY
 		check "$path $what" test "$verdict" = OK
 	done <"$work/$path.verdicts"
 done
+
+# vivid: zcap record -d /dev/video0 --serve --net-path sendfile. Its frames
+# cannot be told from their bytes, but they differ (vivid draws a frame
+# counter and the time), so every frame a client got over the tap must be,
+# byte for byte, a frame of the recording the same run made, in order.
+vivid_port=$((port + ports))
+vivid_frames=30
+await "^ZCAP-NIC-SERVING vivid " >/dev/null || exit 1
+curl -s --max-time 300 -o "$work/vivid.live" "http://$tap_guest:$vivid_port/live.raw" &
+live=$!
+until (($(stat -c %s "$work/vivid.live" 2>/dev/null || echo 0) >= vivid_frames * (40 + 115200))) ||
+	! kill -0 $live 2>/dev/null; do
+	sleep 0.1
+done
+stop $((vivid_port + 1))
+wait $live
+stats=$(await "^ZCAP-NIC-STATS vivid ") || exit 1
+log=$(await "^ZCAP-NIC-LOG vivid ") || exit 1
+check "vivid: zcap record exits 0 ($(cut -d' ' -f3 <<<"$stats"); log: ${log#ZCAP-NIC-LOG vivid})" \
+	test "$(cut -d' ' -f3 <<<"$stats")" = 0
+cut -d' ' -f4- <<<"$stats" >"$work/vivid.stats"
+await "^ZCAP-NIC-RECORDING vivid " >/dev/null || exit 1
+curl -s --max-time 120 -o "$work/vivid.raw" "http://$tap_guest:$((vivid_port + 2))/vivid.raw"
+stop $((vivid_port + 3))
+python3 - "$work" "$vivid_frames" >"$work/vivid.verdicts" <<'PY'
+import hashlib, json, struct, sys
+work, want = sys.argv[1], int(sys.argv[2])
+size = 320 * 180 * 2
+recorded = open(f"{work}/vivid.raw", "rb").read()
+frames = {}  # a frame's SHA-1: its indexes in the recording
+for i in range(len(recorded) // size):
+    frames.setdefault(hashlib.sha1(recorded[i * size:(i + 1) * size]).digest(), []).append(i)
+stats = json.load(open(f"{work}/vivid.stats"))
+written = next(s["frames"] for s in stats["sinks"] if not s["description"].startswith("HTTP"))
+n = len(recorded) // size
+print(f"{'OK' if n == written and len(recorded) % size == 0 else 'FAIL'} "
+      f"the recording holds the {written} frames written ({n}, {len(frames)} different pictures)")
+live = open(f"{work}/vivid.live", "rb").read()
+offset, got, error = 0, [], ""
+while offset + 40 <= len(live) and not error:
+    magic, header, seq, _, fourcc, w, h, payload = struct.unpack_from("<IIQQIIII", live, offset)
+    if (magic, header, w, h, payload) != (0x3146435A, 40, 320, 180, size):
+        error = f"a wrong header after {len(got)} frames"
+    elif offset + 40 + size <= len(live):
+        at = [i for i in frames.get(hashlib.sha1(live[offset + 40:offset + 40 + size]).digest(), [])
+              if not got or i > got[-1]]
+        if not at:
+            error = f"frame {seq} is no frame of the recording after the last one matched"
+        else:
+            got.append(at[0])
+    offset += 40 + size
+print(f"{'OK' if not error and len(got) >= want else 'FAIL'} every one of the {len(got)} "
+      f"/live.raw frames is a frame of the recording, in order{': ' + error if error else ''}")
+clients = [c for c in stats["clients"] if c["target"] == "/live.raw"]
+c = clients[0] if len(clients) == 1 else {"net_path": None, "copied_bytes": 0, "bytes": 0}
+print(f"{'OK' if c['net_path'] == 'sendfile' else 'FAIL'} the client's path: {c['net_path']}")
+print(f"{'OK' if c['copied_bytes'] < c['bytes'] else 'FAIL'} not every byte copied "
+      f"({c['copied_bytes']} copied, {c['bytes']} sent)")
+PY
+while read -r verdict what; do
+	check "vivid: $what" test "$verdict" = OK
+done <"$work/vivid.verdicts"
 
 wait $vm
 status=$?
