@@ -4,7 +4,8 @@
 # once for each --net-path in ZCAP_NIC_PATHS, while clients on the host read
 # it. Phase k serves on port ZCAP_NIC_PORT + 2k and stops when the host
 # connects to port ZCAP_NIC_PORT + 2k + 1; its statistics (--stats-json)
-# and zcap's log go to the console on lines the host reads.
+# and zcap's log go to the console on lines the host reads. Then vivid
+# (below).
 # Runs under busybox sh; zcap and vm_scatter_gather are in /zcap.
 set -u
 

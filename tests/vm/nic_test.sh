@@ -14,7 +14,9 @@
 # guest's --stats-json must say, per client: the path (tap: the one asked
 # for, auto: zerocopy; user: copy, the log naming the device), the bytes
 # copied (tap: not all; user: every one, counted), and every frame a
-# client missed counted as dropped.
+# client missed counted as dropped. Then zcap record serves vivid with
+# --net-path sendfile: every frame a client got over the tap must be a frame
+# of that run's recording (see below).
 # Usage: nic_test.sh RUN_IN_GUEST ZCAP SCATTER_GATHER GUEST_SCRIPT SOAK_CLIENT VERIFY_RAW
 set -uo pipefail
 
