@@ -43,12 +43,13 @@ for path in $ZCAP_NIC_PATHS; do
 done
 
 # vivid: zcap record -d /dev/video0 --serve with --net-path sendfile on port
-# ZCAP_NIC_VIVID_PORT; then busybox httpd serves the recording on the port
-# after the one that stops it until the host connects to the next.
+# ZCAP_NIC_VIVID_PORT (--policy block: every frame served is also on disk);
+# then busybox httpd serves the recording on the port after the one that
+# stops it until the host connects to the next.
 [ -n "${ZCAP_NIC_VIVID_PORT:-}" ] || exit 0
 port=$ZCAP_NIC_VIVID_PORT
-serve vivid "$port" record -d /dev/video0 -f YUYV --size 320x180 --fps 25 -o /mnt/disk/vivid.raw \
-	--serve "0.0.0.0:$port" --net-path sendfile
+serve vivid "$port" record -d /dev/video0 -f YUYV --size 320x180 --fps 25 --policy block \
+	-o /mnt/disk/vivid.raw --serve "0.0.0.0:$port" --net-path sendfile
 httpd -f -p $((port + 2)) -h /mnt/disk &
 httpd=$!
 echo "ZCAP-NIC-RECORDING vivid $((port + 2))"
