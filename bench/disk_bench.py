@@ -111,7 +111,7 @@ TARGET_MKV_COPIED_SHARE = 0.001
 
 ZCAP, ZCAP_BUFFERED, GST = "zcap", "zcap --buffered", "gst filesink"
 # zcap under tests/no_io_uring (EPERM, as Docker's default seccomp profile):
-# O_DIRECT through vmsplice+splice.
+# O_DIRECT through Linux AIO.
 ZCAP_NO_URING = "zcap w/o io_uring"
 # Its targets against the zcap row of the same run.
 TARGET_NO_URING_THROUGHPUT = 0.8  # at least this share of io_uring's GB/s
@@ -644,7 +644,7 @@ def format_report(rows: dict[str, Row], runs: dict[str, list[Run]],
         lines += ["", "Matroska: zcap's file beside its raw file and beside GStreamer's:"]
         lines += [f"  {ratio.what:38} {ratio.text()}" for ratio in mkv_ratios(rows)]
     if has_rows(rows, NO_URING_RATIO_ROWS):
-        lines += ["", "Without io_uring (a container's seccomp profile: splice+O_DIRECT), "
+        lines += ["", "Without io_uring (a container's seccomp profile: aio+O_DIRECT), "
                   "against zcap with it:"]
         lines += [f"  {ratio.what:38} {ratio.text()}" for ratio in no_uring_ratios(rows)]
     lines += per_run_lines(runs, 16)

@@ -13,8 +13,8 @@
 //   overwrite  replace an existing file (default false: it is an error, as
 //              zcap record without --force)
 //   disk-path  auto (default: O_DIRECT through io_uring, else, where io_uring
-//              is refused as in containers, through vmsplice+splice), uring,
-//              splice or buffered, as zcap record --disk-path
+//              is refused as in containers, through Linux AIO), uring,
+//              aio or buffered, as zcap record --disk-path
 // and ZcapBaseSink's read-only frames, dropped, bytes-copied and io-path.
 //
 // Buffers from the pool it offers upstream are written without a copy (a
@@ -72,10 +72,9 @@ GType disk_path_type()
 	static GType type = [] {
 		static const GEnumValue values[] = {
 			{gint(zcap::DiskPath::automatic),
-			 "O_DIRECT through io_uring, else through splice", "auto"},
+			 "O_DIRECT through io_uring, else through Linux AIO", "auto"},
 			{gint(zcap::DiskPath::uring), "O_DIRECT through io_uring only", "uring"},
-			{gint(zcap::DiskPath::splice), "O_DIRECT through vmsplice+splice only",
-			 "splice"},
+			{gint(zcap::DiskPath::aio), "O_DIRECT through Linux AIO only", "aio"},
 			{gint(zcap::DiskPath::buffered), "Through the page cache (copied)",
 			 "buffered"},
 			{0, nullptr, nullptr},
@@ -218,7 +217,7 @@ static void zcap_file_sink_class_init(ZcapFileSinkClass *klass)
 		object_class, PROP_DISK_PATH,
 		g_param_spec_enum("disk-path", "Disk path",
 				  "How frames reach the disk (auto: O_DIRECT through io_uring, "
-				  "else through vmsplice+splice; io-path says which)",
+				  "else through Linux AIO; io-path says which)",
 				  disk_path_type(), gint(zcap::DiskPath::automatic), flags));
 
 	ZcapBaseSinkClass *base_class = ZCAP_BASE_SINK_CLASS(klass);

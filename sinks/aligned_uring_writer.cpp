@@ -21,9 +21,6 @@ constexpr uint64_t kPreallocateStep = 256ull << 20;
 /// machine's disk, whatever the minimum alignment the kernel reports.
 constexpr uintptr_t kFastMemAlign = 4096;
 
-/// Splice writes in flight (each on its own thread), at most the queue depth.
-constexpr unsigned kSpliceWorkers = 4;
-
 uint64_t round_up(uint64_t v, uint64_t to)
 {
 	return (v + to - 1) / to * to;
@@ -85,17 +82,16 @@ std::unique_ptr<AlignedUringWriter> AlignedUringWriter::create(const Params &par
 Status AlignedUringWriter::open_queue(unsigned entries)
 {
 	Status status;
-	if (params_.path != DiskPath::splice) {
+	if (params_.path != DiskPath::aio) {
 		queue_ = make_uring_write_queue(params_.fd, entries, status);
 		if (queue_ || params_.path == DiskPath::uring)
 			return status;
 		// Containers refuse io_uring (seccomp: EPERM or ENOSYS); the
-		// same direct writes go through splice instead.
+		// same direct writes go through Linux AIO instead.
 		note_io_uring_refusal(status);
 	}
-	queue_ = make_splice_write_queue(params_.fd, std::min(params_.depth, kSpliceWorkers),
-					 status);
-	uses_splice_ = bool(queue_);
+	queue_ = make_aio_write_queue(params_.fd, entries, status);
+	uses_aio_ = bool(queue_);
 	return status;
 }
 

@@ -22,7 +22,7 @@
 namespace zcap {
 
 /// Appends a byte stream to a file opened with O_DIRECT, through io_uring or,
-/// where io_uring is refused (containers), vmsplice+splice (see
+/// where io_uring is refused (containers), Linux AIO (see
 /// BlockWriteQueue), keeping the file offset and length of every write on a
 /// filesystem block.
 ///
@@ -63,7 +63,7 @@ public:
 		unsigned depth = 8;    ///< writes in flight
 		std::vector<MemoryRegion> regions;	 ///< memory to register as fixed buffers
 		std::atomic<uint64_t> *copied = nullptr; ///< where frame-byte copies are counted
-		/// automatic: io_uring, else splice; uring or splice: only that.
+		/// automatic: io_uring, else Linux AIO; uring or aio: only that.
 		DiskPath path = DiskPath::automatic;
 	};
 
@@ -115,7 +115,7 @@ public:
 	/// How the writes reach the file.
 	IoPath io_path() const noexcept
 	{
-		return uses_splice_  ? IoPath::splice_direct
+		return uses_aio_     ? IoPath::aio_direct
 		       : registered_ ? IoPath::uring_direct_fixed
 				     : IoPath::uring_direct;
 	}
@@ -185,7 +185,7 @@ private:
 
 	Params params_;
 	std::unique_ptr<BlockWriteQueue> queue_;
-	bool uses_splice_ = false;
+	bool uses_aio_ = false;
 	bool registered_ = false;
 
 	std::byte *seams_ = nullptr;

@@ -21,8 +21,8 @@ std::string_view io_path_name(IoPath path)
 		return "io_uring+O_DIRECT";
 	case IoPath::buffered:
 		return "buffered-write-behind";
-	case IoPath::splice_direct:
-		return "splice+O_DIRECT";
+	case IoPath::aio_direct:
+		return "aio+O_DIRECT";
 	}
 	return "unknown";
 }
@@ -34,8 +34,8 @@ std::string_view disk_path_name(DiskPath path)
 		return "auto";
 	case DiskPath::uring:
 		return "uring";
-	case DiskPath::splice:
-		return "splice";
+	case DiskPath::aio:
+		return "aio";
 	case DiskPath::buffered:
 		return "buffered";
 	}
@@ -45,7 +45,7 @@ std::string_view disk_path_name(DiskPath path)
 std::optional<DiskPath> disk_path_from_name(std::string_view name)
 {
 	for (DiskPath path :
-	     {DiskPath::automatic, DiskPath::uring, DiskPath::splice, DiskPath::buffered})
+	     {DiskPath::automatic, DiskPath::uring, DiskPath::aio, DiskPath::buffered})
 		if (name == disk_path_name(path))
 			return path;
 	return std::nullopt;
@@ -85,7 +85,7 @@ void note_io_uring_refusal(const Status &why)
 		refusal = reason;
 	}
 	log(LogLevel::warning,
-	    reason + "; writing with O_DIRECT through vmsplice+splice instead (no copy)");
+	    reason + "; writing with O_DIRECT through Linux AIO instead (no copy)");
 }
 
 std::string io_uring_refusal()

@@ -351,13 +351,12 @@ bool expected_direct_path(IoPath path)
 {
 	if (io_uring_refusal().empty())
 		return path == IoPath::uring_direct_fixed || path == IoPath::uring_direct;
-	return path == IoPath::splice_direct;
+	return path == IoPath::aio_direct;
 }
 
 bool expected_direct_path(std::string_view name)
 {
-	for (IoPath path :
-	     {IoPath::uring_direct_fixed, IoPath::uring_direct, IoPath::splice_direct})
+	for (IoPath path : {IoPath::uring_direct_fixed, IoPath::uring_direct, IoPath::aio_direct})
 		if (name == io_path_name(path))
 			return expected_direct_path(path);
 	return false;

@@ -85,7 +85,7 @@ private:
 };
 
 /// Whether a sink's direct path is the one expected here: io_uring's, or
-/// splice+O_DIRECT where io_uring is refused (the suites run again under
+/// aio+O_DIRECT where io_uring is refused (the suites run again under
 /// tests/no_io_uring, which refuses it as containers do).
 bool expected_direct_path(IoPath path);
 /// The same, from the path's name (zcapfilesink's io-path).

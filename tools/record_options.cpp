@@ -86,10 +86,10 @@ Options:
                          when the disk falls behind: drop frames (counted;
                          default at a set frame rate) or make the source wait
                          (default with --fps max)
-      --disk-path auto|uring|splice|buffered
+      --disk-path auto|uring|aio|buffered
                          how frames reach the disk: auto (default) is O_DIRECT
                          through io_uring, else (containers refuse io_uring)
-                         through vmsplice+splice; buffered is the page cache
+                         through Linux AIO; buffered is the page cache
                          (for comparison; --buffered says the same)
       --serve [ADDR:]PORT
                          also serve the live stream over HTTP (see zcap
@@ -281,7 +281,7 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 			if (arg != disk_path_name(o.disk_path))
 				throw UsageError(
 					fmt::format("invalid disk path '{}': expected auto, "
-						    "uring, splice or buffered",
+						    "uring, aio or buffered",
 						    arg));
 			break;
 		case kStatsJson:

@@ -112,7 +112,7 @@ void write_stats_json(const std::filesystem::path &path, const RunReport &r)
 			json_string(io_path_name(s.io_path.load())), s.frames.load(),
 			s.bytes.load(), s.dropped.load(), s.copied_bytes.load(),
 			result.status.ok() ? "null" : json_string(result.status.message()),
-			s.io_path.load() == IoPath::splice_direct && !io_uring_refusal().empty()
+			s.io_path.load() == IoPath::aio_direct && !io_uring_refusal().empty()
 				? json_string(io_uring_refusal())
 				: "null");
 	}
@@ -181,7 +181,7 @@ void print_summary(const RecordOptions &o, const RunReport &r)
 		   io_path_name(s.io_path.load()),
 		   r.seconds > 0 ? double(bytes) / r.seconds / 1e6 : 0, s.dropped.load(),
 		   human_bytes(s.copied_bytes.load()));
-	if (s.io_path.load() == IoPath::splice_direct && !io_uring_refusal().empty())
+	if (s.io_path.load() == IoPath::aio_direct && !io_uring_refusal().empty())
 		fmt::print("  not io_uring: {}\n", io_uring_refusal());
 	if (o.container.value_or(container_for(o.output)) == Container::matroska) {
 		if (s.frames.load())

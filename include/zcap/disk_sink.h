@@ -22,13 +22,13 @@ Container container_for(const std::filesystem::path &path);
 
 /// How frames reach the disk.
 enum class DiskPath {
-	automatic, ///< uring, else (io_uring refused: containers) splice, else buffered
+	automatic, ///< uring, else (io_uring refused: containers) aio, else buffered
 	uring,	   ///< O_DIRECT writes through io_uring
-	splice,	   ///< O_DIRECT writes through vmsplice+splice, no io_uring needed
+	aio,	   ///< O_DIRECT writes through Linux AIO (io_submit), no io_uring needed
 	buffered,  ///< through the page cache (every byte copied, counted)
 };
 
-/// "auto", "uring", "splice", "buffered" (as --disk-path takes them).
+/// "auto", "uring", "aio", "buffered" (as --disk-path takes them).
 std::string_view disk_path_name(DiskPath path);
 std::optional<DiskPath> disk_path_from_name(std::string_view name);
 

@@ -24,7 +24,7 @@ enum class IoPath : uint8_t {
 	uring_direct_fixed, ///< io_uring O_DIRECT writes from registered buffers
 	uring_direct,	    ///< io_uring O_DIRECT writes from the frame pages
 	buffered,	    ///< write() through the page cache, written behind and dropped
-	splice_direct,	    ///< vmsplice of the frame pages, splice into the O_DIRECT file
+	aio_direct,	    ///< Linux AIO O_DIRECT writes from the frame pages
 };
 
 /// A short name for reports: "io_uring+O_DIRECT+fixed", "buffered", ...

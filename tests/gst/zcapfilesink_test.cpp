@@ -341,7 +341,7 @@ TEST(ZcapFileSink, ZcapsrcFramesGoToTwoFilesWithoutACopy)
 	EXPECT_EQ(r.copied, 0u);
 	EXPECT_EQ(r.second.copied, 0u);
 	EXPECT_EQ(r.io_path, io_uring_refusal().empty() ? "io_uring+O_DIRECT+registered-buffers"
-							: "splice+O_DIRECT");
+							: "aio+O_DIRECT");
 
 	const FrameFormat format = *packed_format(pixfmt::YUYV, 1280, 720);
 	test::RawCheck check = test::check_raw_file(raw, format, 0);

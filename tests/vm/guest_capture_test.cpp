@@ -809,10 +809,10 @@ class GuestNoIoUring : public testing::TestWithParam<NoIoUringCase> {};
 } // namespace
 
 // `zcap record` on vivid under tests/no_io_uring, as Docker (EPERM) or Podman
-// (ENOSYS) runs it: it writes through vmsplice+splice into the O_DIRECT file,
+// (ENOSYS) runs it: it writes through Linux AIO into the O_DIRECT file,
 // says why, copies nothing (640x480 YUYV frames are whole blocks), and every
 // frame in the file is vivid's frame as this process captured it (OSD off).
-TEST_P(GuestNoIoUring, CliRecordsEveryFrameThroughSplice)
+TEST_P(GuestNoIoUring, CliRecordsEveryFrameThroughAio)
 {
 	constexpr uint64_t kFrames = 10;
 	constexpr uint64_t kReferenceFrames = 2;
@@ -857,12 +857,12 @@ TEST_P(GuestNoIoUring, CliRecordsEveryFrameThroughSplice)
 	std::printf("%s %s record:\n%s", p.refusal.c_str(), zcap.c_str(), out.c_str());
 	ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << out;
 	EXPECT_NE(out.find(fmt::format(", {}, ", io_mode_name(p.io))), std::string::npos) << out;
-	EXPECT_NE(out.find("written via splice+O_DIRECT"), std::string::npos) << out;
+	EXPECT_NE(out.find("written via aio+O_DIRECT"), std::string::npos) << out;
 
 	const std::string json = read_text(stats);
 	const std::optional<DiskStatsJson> disk = disk_stats_json(json);
 	ASSERT_TRUE(disk) << json;
-	EXPECT_EQ(disk->io_path, "splice+O_DIRECT");
+	EXPECT_EQ(disk->io_path, "aio+O_DIRECT");
 	const std::string refused = p.refusal == "eperm" ? "EPERM" : "ENOSYS";
 	EXPECT_TRUE(disk->io_uring_refusal.starts_with("\"io_uring refused (" + refused))
 		<< disk->io_uring_refusal;
