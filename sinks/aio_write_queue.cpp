@@ -123,9 +123,7 @@ private:
 
 std::unique_ptr<BlockWriteQueue> make_aio_write_queue(int fd, unsigned entries, Status &status)
 {
-	auto queue = std::make_unique<AioWriteQueue>(fd);
-	status = queue->start(entries);
-	return status ? std::move(queue) : nullptr;
+	return start_write_queue<AioWriteQueue>(fd, entries, status);
 }
 
 } // namespace zcap

@@ -47,6 +47,16 @@ public:
 	}
 };
 
+/// A @p Queue on @p fd, started (its start()) with @p entries writes in
+/// flight; nothing, and why in @p status, when it cannot start.
+template <typename Queue>
+std::unique_ptr<BlockWriteQueue> start_write_queue(int fd, unsigned entries, Status &status)
+{
+	auto queue = std::make_unique<Queue>(fd);
+	status = queue->start(entries);
+	return status ? std::move(queue) : nullptr;
+}
+
 /// io_uring with @p entries writes in flight. On failure, @p status says why
 /// (its errno is the kernel's: EPERM or ENOSYS when seccomp refuses io_uring).
 std::unique_ptr<BlockWriteQueue> make_uring_write_queue(int fd, unsigned entries, Status &status);

@@ -16,7 +16,7 @@ public:
 			io_uring_queue_exit(&ring_);
 	}
 
-	Status init(unsigned entries)
+	Status start(unsigned entries)
 	{
 		int ret = io_uring_queue_init(entries, &ring_, 0);
 		if (ret < 0)
@@ -103,9 +103,7 @@ private:
 
 std::unique_ptr<BlockWriteQueue> make_uring_write_queue(int fd, unsigned entries, Status &status)
 {
-	auto queue = std::make_unique<UringWriteQueue>(fd);
-	status = queue->init(entries);
-	return status ? std::move(queue) : nullptr;
+	return start_write_queue<UringWriteQueue>(fd, entries, status);
 }
 
 } // namespace zcap
