@@ -44,6 +44,22 @@ std::string errno_text(int negative_errno)
 	return std::strerror(-negative_errno);
 }
 
+/// A format whose planes the driver keeps in separate buffers, as zcap
+/// captures it: in one buffer, each plane right after the one before, as
+/// files hold them (v4l2-ctl --stream-to writes them so).
+FrameFormat planes_back_to_back(FrameFormat format, const v4l2_pix_format_mplane &pix)
+{
+	uint32_t offset = 0;
+	format.num_planes = pix.num_planes;
+	for (unsigned i = 0; i < pix.num_planes; ++i) {
+		const v4l2_plane_pix_format &plane = pix.plane_fmt[i];
+		format.planes[i] = {offset, plane.bytesperline, plane.sizeimage};
+		offset += plane.sizeimage;
+	}
+	format.size_image = offset;
+	return format;
+}
+
 } // namespace
 
 std::string_view io_mode_name(IoMode mode)
@@ -76,7 +92,13 @@ V4l2Source::V4l2Source(std::unique_ptr<VideoDevice> device, const V4l2SourceOpti
 
 std::unique_ptr<V4l2Source> V4l2Source::open(const V4l2SourceOptions &options, Status &status)
 {
-	auto device = open_video_device(options.device, status);
+	// libv4l2's multi-planar plugin shows the node as single-planar with
+	// one plane: a format of several buffers needs the kernel's own API
+	// (libv4l2 would convert nothing anyway, conversion being off).
+	const PixelFormatInfo *info = format_info(options.fourcc);
+	auto device = info && info->num_buffers > 1
+			      ? open_video_device_direct(options.device, status)
+			      : open_video_device(options.device, status);
 	if (!device)
 		return nullptr;
 	return open(std::move(device), options, status);
@@ -148,8 +170,10 @@ Status V4l2Source::configure()
 		pix.width = options_.width ? options_.width : pix.width;
 		pix.height = options_.width ? options_.height : pix.height;
 		pix.field = V4L2_FIELD_NONE;
-		pix.num_planes = 1;
-		pix.plane_fmt[0].bytesperline = 0;
+		const PixelFormatInfo *asked = format_info(pix.pixelformat);
+		pix.num_planes = asked ? asked->num_buffers : 1;
+		for (auto &plane : pix.plane_fmt)
+			plane.bytesperline = 0;
 	} else {
 		auto &pix = fmt.fmt.pix;
 		pix.pixelformat = options_.fourcc ? options_.fourcc : pix.pixelformat;
@@ -178,12 +202,17 @@ Status V4l2Source::configure()
 	// libv4l2's mplane plugin shows a multi-planar node as single-planar, so
 	// the format table, not only num_planes, tells a format of several buffers.
 	const PixelFormatInfo *info = format_info(fourcc);
-	const unsigned buffers = std::max(mplane ? unsigned(fmt.fmt.pix_mp.num_planes) : 1u,
-					  info ? unsigned(info->num_buffers) : 1u);
-	if (buffers != 1)
-		return Status::invalid(fmt::format("{}: {} keeps planes in {} separate buffers; "
-						   "zcap records single-buffer formats only",
-						   device_->path(), fourcc_name(fourcc), buffers));
+	buffer_planes_ = mplane ? std::max(1u, unsigned(fmt.fmt.pix_mp.num_planes)) : 1u;
+	if (info && info->num_buffers != buffer_planes_ && !mplane)
+		return Status::invalid(fmt::format("{}: {} keeps planes in {} separate buffers, "
+						   "which libv4l2 does not show",
+						   device_->path(), fourcc_name(fourcc),
+						   info->num_buffers));
+	if (buffer_planes_ > 1 && (!info || info->num_planes != buffer_planes_))
+		return Status::invalid(fmt::format("{}: the driver puts {} in {} separate buffers, "
+						   "a layout zcap does not know",
+						   device_->path(), fourcc_name(fourcc),
+						   buffer_planes_));
 
 	uint32_t stride =
 		mplane ? fmt.fmt.pix_mp.plane_fmt[0].bytesperline : fmt.fmt.pix.bytesperline;
@@ -191,6 +220,8 @@ Status V4l2Source::configure()
 	if (size == 0)
 		return Status::invalid(device_->path() + ": the driver reports a zero image size");
 	format_ = driver_format(fourcc, width, height, stride, size);
+	if (buffer_planes_ > 1)
+		format_ = planes_back_to_back(format_, fmt.fmt.pix_mp);
 
 	v4l2_streamparm parm{};
 	parm.type = type_;
@@ -204,24 +235,36 @@ Status V4l2Source::configure()
 	return {};
 }
 
-void V4l2Source::fill_buffer(v4l2_buffer &b, v4l2_plane &plane, unsigned index) const
+void V4l2Source::fill_buffer(v4l2_buffer &b, PlaneArray &planes, unsigned index) const
 {
 	b = {};
-	plane = {};
+	planes = {};
 	b.index = index;
 	b.type = type_;
 	b.memory = memory_;
 	const bool mplane = type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 	if (mplane) {
-		b.m.planes = &plane;
-		b.length = 1;
+		b.m.planes = planes.data();
+		b.length = buffer_planes_;
 	}
+	v4l2_plane &plane = planes[0];
 	if (memory_ == V4L2_MEMORY_USERPTR) {
+		// Each of the driver's planes at its place in the one buffer:
+		// the frame is there whole, its planes back to back.
 		const FrameSlot &slot = *slots_[index];
 		const uint32_t offset = slot.metadata().offset;
+		const size_t length = lengths_[index] - offset;
 		auto address = reinterpret_cast<unsigned long>(slot.memory().data() + offset);
-		(mplane ? plane.m.userptr : b.m.userptr) = address;
-		(mplane ? plane.length : b.length) = uint32_t(lengths_[index] - offset);
+		if (!mplane) {
+			b.m.userptr = address;
+			b.length = uint32_t(length);
+		}
+		for (unsigned i = 0; mplane && i < buffer_planes_; ++i) {
+			const PlaneLayout &layout = format_.planes[i];
+			const bool last = i + 1 == buffer_planes_;
+			planes[i].m.userptr = address + layout.offset;
+			planes[i].length = last ? uint32_t(length - layout.offset) : layout.size;
+		}
 	} else if (memory_ == V4L2_MEMORY_DMABUF) {
 		(mplane ? plane.m.fd : b.m.fd) = slots_[index]->dmabuf().fd;
 		(mplane ? plane.length : b.length) = uint32_t(lengths_[index]);
@@ -237,8 +280,8 @@ int V4l2Source::queue(unsigned index)
 		offset = placement_(in_driver_).value_or(0);
 	}
 	v4l2_buffer b;
-	v4l2_plane plane;
-	fill_buffer(b, plane, index);
+	PlaneArray planes;
+	fill_buffer(b, planes, index);
 	int ret = device_->ioctl(VIDIOC_QBUF, &b);
 	if (ret < 0 && offset) {
 		// Some drivers take only page-aligned user memory.
@@ -247,7 +290,7 @@ int V4l2Source::queue(unsigned index)
 						device_->path(), errno_text(ret)));
 		placement_refused_ = true;
 		offset = 0;
-		fill_buffer(b, plane, index);
+		fill_buffer(b, planes, index);
 		ret = device_->ioctl(VIDIOC_QBUF, &b);
 	}
 	if (ret == 0)
@@ -285,6 +328,14 @@ Status V4l2Source::try_io(IoMode mode)
 	memory_ = memory_of[size_t(mode)];
 	io_ = mode;
 	io_note_ = io_mode_name(mode);
+	if (buffer_planes_ > 1 && mode != IoMode::userptr) {
+		// Only user memory can put the driver's planes side by side in
+		// one buffer; a frame of several buffers is not one zcap has.
+		memory_ = 0;
+		return Status::invalid(fmt::format("{} keeps its planes in {} buffers, which zcap "
+						   "captures with --io userptr only",
+						   fourcc_name(format_.fourcc), buffer_planes_));
+	}
 
 	v4l2_requestbuffers req{};
 	req.count = options_.buffers;
@@ -311,8 +362,9 @@ Status V4l2Source::try_io(IoMode mode)
 		const bool mplane = type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 		for (unsigned i = 0; i < count && status; ++i) {
 			v4l2_buffer b;
-			v4l2_plane plane;
-			fill_buffer(b, plane, i);
+			PlaneArray planes;
+			fill_buffer(b, planes, i);
+			const v4l2_plane &plane = planes[0];
 			if (int ret = device_->ioctl(VIDIOC_QUERYBUF, &b); ret < 0) {
 				status = Status::from_errno(-ret,
 							    device_->path() + ": VIDIOC_QUERYBUF");
@@ -515,12 +567,12 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 		}
 
 		v4l2_buffer b{};
-		v4l2_plane plane{};
+		PlaneArray planes{};
 		b.type = type_;
 		b.memory = memory_;
 		if (mplane) {
-			b.m.planes = &plane;
-			b.length = 1;
+			b.m.planes = planes.data();
+			b.length = buffer_planes_;
 		}
 		int ret = device_->ioctl(VIDIOC_DQBUF, &b);
 		if (ret == -EAGAIN)
@@ -535,7 +587,7 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 		--in_driver_;
 		last_frame_ = Clock::now();
 		record_sequence(b.sequence);
-		if (b.flags & V4L2_BUF_FLAG_ERROR) {
+		if (b.flags & V4L2_BUF_FLAG_ERROR || !planes_whole(planes)) {
 			stats_.errors.fetch_add(1, std::memory_order_relaxed);
 			queue(b.index);
 			continue;
@@ -544,7 +596,9 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 		FrameSlot &slot = *slots_[b.index];
 		FrameMetadata &meta = slot.metadata();
 		meta.format = format_;
-		meta.bytes_used = mplane ? plane.bytesused : b.bytesused;
+		meta.bytes_used = mplane ? planes[0].bytesused : b.bytesused;
+		if (buffer_planes_ > 1)
+			meta.bytes_used = format_.size_image;
 		meta.sequence = *last_sequence_;
 		meta.timestamp_ns = uint64_t(b.timestamp.tv_sec) * 1000000000u +
 				    uint64_t(b.timestamp.tv_usec) * 1000u;
@@ -558,6 +612,16 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 		return Frame::adopt(slot);
 	}
 	return std::nullopt;
+}
+
+bool V4l2Source::planes_whole(const PlaneArray &planes) const
+{
+	// Planes follow each other in the frame: one the driver filled only
+	// in part (or not from its start) would leave a gap of stale bytes.
+	for (unsigned i = 0; buffer_planes_ > 1 && i < buffer_planes_; ++i)
+		if (planes[i].bytesused != format_.planes[i].size || planes[i].data_offset)
+			return false;
+	return true;
 }
 
 void V4l2Source::recycle(FrameSlot &slot) noexcept

@@ -3,6 +3,7 @@
 
 #include <linux/videodev2.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -102,7 +103,12 @@ private:
 	/// Queues every buffer, as at set-up.
 	Status queue_all();
 	void stream_off();
-	void fill_buffer(v4l2_buffer &buffer, v4l2_plane &plane, unsigned index) const;
+	/// The planes of one buffer: as many as a format zcap knows has.
+	using PlaneArray = std::array<v4l2_plane, 3>;
+	void fill_buffer(v4l2_buffer &buffer, PlaneArray &planes, unsigned index) const;
+	/// Whether the driver filled each of a frame's buffers whole (formats
+	/// of several buffers; always true for one).
+	bool planes_whole(const PlaneArray &planes) const;
 	void record_sequence(uint32_t sequence);
 	/// On the capture thread: queues again every buffer whose frame was
 	/// let go since the last call.
@@ -114,6 +120,9 @@ private:
 	uint32_t type_ = 0;   ///< V4L2_BUF_TYPE_VIDEO_CAPTURE or _MPLANE
 	uint32_t memory_ = 0; ///< V4L2_MEMORY_*
 	FrameFormat format_;
+	/// The driver's buffers per frame (1, or the planes of an "M" format,
+	/// which zcap puts back to back in one buffer of user memory).
+	unsigned buffer_planes_ = 1;
 	FrameRate rate_;
 	IoMode io_ = IoMode::automatic;
 	std::string io_note_;
