@@ -46,15 +46,18 @@ std::string errno_text(int negative_errno)
 
 /// A format whose planes the driver keeps in separate buffers, as zcap
 /// captures it: in one buffer, each plane right after the one before, as
-/// files hold them (v4l2-ctl --stream-to writes them so).
-FrameFormat planes_back_to_back(FrameFormat format, const v4l2_pix_format_mplane &pix)
+/// files hold them (v4l2-ctl --stream-to writes them so); the first plane
+/// without its @p header bytes (data_offset: vivid puts 128 there).
+FrameFormat planes_back_to_back(FrameFormat format, const v4l2_pix_format_mplane &pix,
+				uint32_t header)
 {
 	uint32_t offset = 0;
 	format.num_planes = pix.num_planes;
 	for (unsigned i = 0; i < pix.num_planes; ++i) {
 		const v4l2_plane_pix_format &plane = pix.plane_fmt[i];
-		format.planes[i] = {offset, plane.bytesperline, plane.sizeimage};
-		offset += plane.sizeimage;
+		const uint32_t size = plane.sizeimage - (i == 0 ? header : 0);
+		format.planes[i] = {offset, plane.bytesperline, size};
+		offset += size;
 	}
 	format.size_image = offset;
 	return format;
@@ -220,8 +223,19 @@ Status V4l2Source::configure()
 	if (size == 0)
 		return Status::invalid(device_->path() + ": the driver reports a zero image size");
 	format_ = driver_format(fourcc, width, height, stride, size);
-	if (buffer_planes_ > 1)
-		format_ = planes_back_to_back(format_, fmt.fmt.pix_mp);
+	if (buffer_planes_ > 1) {
+		// What the first plane's buffer holds beyond its lines is a
+		// header before them (V4L2's data_offset, checked per frame).
+		const uint32_t lines = format_.planes[0].size;
+		if (size < lines)
+			return Status::invalid(fmt::format("{}: {} bytes for {} plane 0 of {} bytes",
+							   device_->path(), size, fourcc_name(fourcc),
+							   lines));
+		header_ = size - lines;
+		format_ = planes_back_to_back(format_, fmt.fmt.pix_mp, header_);
+		for (unsigned i = 1; i < buffer_planes_; ++i)
+			buffer_at_[i] = buffer_at_[i - 1] + fmt.fmt.pix_mp.plane_fmt[i - 1].sizeimage;
+	}
 
 	v4l2_streamparm parm{};
 	parm.type = type_;
@@ -252,7 +266,7 @@ void V4l2Source::fill_buffer(v4l2_buffer &b, PlaneArray &planes, unsigned index)
 		// Each of the driver's planes at its place in the one buffer:
 		// the frame is there whole, its planes back to back.
 		const FrameSlot &slot = *slots_[index];
-		const uint32_t offset = slot.metadata().offset;
+		const uint32_t offset = queued_at_[index];
 		const size_t length = lengths_[index] - offset;
 		auto address = reinterpret_cast<unsigned long>(slot.memory().data() + offset);
 		if (!mplane) {
@@ -260,10 +274,10 @@ void V4l2Source::fill_buffer(v4l2_buffer &b, PlaneArray &planes, unsigned index)
 			b.length = uint32_t(length);
 		}
 		for (unsigned i = 0; mplane && i < buffer_planes_; ++i) {
-			const PlaneLayout &layout = format_.planes[i];
 			const bool last = i + 1 == buffer_planes_;
-			planes[i].m.userptr = address + layout.offset;
-			planes[i].length = last ? uint32_t(length - layout.offset) : layout.size;
+			planes[i].m.userptr = address + buffer_at_[i];
+			planes[i].length = uint32_t(last ? length - buffer_at_[i]
+							 : buffer_at_[i + 1] - buffer_at_[i]);
 		}
 	} else if (memory_ == V4L2_MEMORY_DMABUF) {
 		(mplane ? plane.m.fd : b.m.fd) = slots_[index]->dmabuf().fd;
@@ -273,11 +287,12 @@ void V4l2Source::fill_buffer(v4l2_buffer &b, PlaneArray &planes, unsigned index)
 
 int V4l2Source::queue(unsigned index)
 {
-	uint32_t &offset = slots_[index]->metadata().offset;
+	uint32_t &offset = queued_at_[index];
 	if (memory_ == V4L2_MEMORY_USERPTR && placement_ && !placement_refused_) {
 		// The frame this buffer gets reaches the sinks after the ones
-		// in the buffers queued before it.
-		offset = placement_(in_driver_).value_or(0);
+		// in the buffers queued before it; it starts after the header.
+		const uint32_t page_offset = placement_(in_driver_).value_or(0);
+		offset = (page_offset + kPlacementPage - header_ % kPlacementPage) % kPlacementPage;
 	}
 	v4l2_buffer b;
 	PlaneArray planes;
@@ -352,7 +367,8 @@ Status V4l2Source::try_io(IoMode mode)
 	if (mode == IoMode::userptr) {
 		// A page of room, so that a frame can start anywhere in its
 		// first page when a sink asks for it (placement.h).
-		arena_ = BufferArena::create(format_.size_image + kPlacementPage, count, status);
+		arena_ = BufferArena::create(header_ + format_.size_image + kPlacementPage, count,
+					     status);
 		for (unsigned i = 0; arena_ && i < count; ++i) {
 			slots_.push_back(std::make_unique<FrameSlot>(*this, i, arena_->slice(i),
 								     arena_->alias(i)));
@@ -418,6 +434,7 @@ Status V4l2Source::try_io(IoMode mode)
 			io_note_ += " (" + drm_->driver() + " on " + drm_->node() + ")";
 	}
 
+	queued_at_.assign(slots_.size(), 0);
 	if (status)
 		status = queue_all();
 	if (!status)
@@ -458,6 +475,7 @@ void V4l2Source::release_buffers()
 	}
 	slots_.clear();
 	lengths_.clear();
+	queued_at_.clear();
 	arena_.reset();
 	drm_.reset();
 }
@@ -587,10 +605,17 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 		--in_driver_;
 		last_frame_ = Clock::now();
 		record_sequence(b.sequence);
-		if (b.flags & V4L2_BUF_FLAG_ERROR || !planes_whole(planes)) {
+		if (b.flags & V4L2_BUF_FLAG_ERROR) {
 			stats_.errors.fetch_add(1, std::memory_order_relaxed);
 			queue(b.index);
 			continue;
+		}
+		if (Status layout = planes_in_place(planes); !layout) {
+			// Every frame would have it: one clear line, not a
+			// stream of skipped frames.
+			error_ = layout;
+			queue(b.index);
+			return std::nullopt;
 		}
 
 		FrameSlot &slot = *slots_[b.index];
@@ -599,6 +624,7 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 		meta.bytes_used = mplane ? planes[0].bytesused : b.bytesused;
 		if (buffer_planes_ > 1)
 			meta.bytes_used = format_.size_image;
+		meta.offset = queued_at_[b.index] + header_;
 		meta.sequence = *last_sequence_;
 		meta.timestamp_ns = uint64_t(b.timestamp.tv_sec) * 1000000000u +
 				    uint64_t(b.timestamp.tv_usec) * 1000u;
@@ -614,14 +640,22 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 	return std::nullopt;
 }
 
-bool V4l2Source::planes_whole(const PlaneArray &planes) const
+Status V4l2Source::planes_in_place(const PlaneArray &planes) const
 {
 	// Planes follow each other in the frame: one the driver filled only
-	// in part (or not from its start) would leave a gap of stale bytes.
-	for (unsigned i = 0; buffer_planes_ > 1 && i < buffer_planes_; ++i)
-		if (planes[i].bytesused != format_.planes[i].size || planes[i].data_offset)
-			return false;
-	return true;
+	// in part, or not where configure() expects, would leave a gap of
+	// stale bytes.
+	for (unsigned i = 0; buffer_planes_ > 1 && i < buffer_planes_; ++i) {
+		const uint32_t header = i == 0 ? header_ : 0;
+		const uint32_t bytes = format_.planes[i].size + header;
+		if (planes[i].bytesused != bytes || planes[i].data_offset != header)
+			return Status::invalid(fmt::format(
+				"{}: the driver filled {} plane {} with bytes {}-{}, not {}-{}: a "
+				"layout zcap does not know",
+				device_->path(), fourcc_name(format_.fourcc), i,
+				planes[i].data_offset, planes[i].bytesused, header, bytes));
+	}
+	return {};
 }
 
 void V4l2Source::recycle(FrameSlot &slot) noexcept

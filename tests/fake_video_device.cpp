@@ -27,7 +27,7 @@ std::optional<PlaneLayout> FakeDriver::table_plane(uint32_t i) const
 uint32_t FakeDriver::plane_size(uint32_t i) const
 {
 	auto plane = table_plane(i);
-	return plane ? plane->size : size_image() / planes;
+	return plane ? plane->size + (i == 0 ? plane0_header : 0) : size_image() / planes;
 }
 
 uint32_t FakeDriver::bytes_per_line() const
@@ -210,7 +210,7 @@ int FakeVideoDevice::dequeue(v4l2_buffer &b)
 	uint32_t index = d.queued.front();
 	d.queued.pop_front();
 	std::byte *pixels = d.memory == V4L2_MEMORY_USERPTR
-				    ? reinterpret_cast<std::byte *>(d.userptrs[index])
+				    ? reinterpret_cast<std::byte *>(d.userptrs[index]) + d.plane0_header
 				    : d.mmap_memory[index].data();
 	// The sequence number as the first bytes: tests see which capture
 	// they got.
@@ -218,8 +218,11 @@ int FakeVideoDevice::dequeue(v4l2_buffer &b)
 	for (uint32_t i = 0; userptr_planes && i < d.planes; ++i) {
 		// Every byte of plane i is 0x10 + i: tests see where it landed.
 		auto *plane = reinterpret_cast<std::byte *>(d.plane_userptrs[index][i].first);
-		std::memset(plane, 0x10 + int(i), d.plane_size(i));
+		const uint32_t header = i == 0 ? d.plane0_header : 0;
+		std::memset(plane, 0xee, header);
+		std::memset(plane + header, 0x10 + int(i), d.plane_size(i) - header);
 		b.m.planes[i].bytesused = d.plane_size(i);
+		b.m.planes[i].data_offset = header;
 	}
 	if (userptr_planes)
 		b.m.planes[d.planes - 1].bytesused -= d.short_plane_bytes;

@@ -50,6 +50,7 @@ struct FakeDriver {
 	/// Last address and length queued per index, per plane (multi-planar).
 	std::map<uint32_t, std::vector<std::pair<unsigned long, uint32_t>>> plane_userptrs;
 	uint32_t short_plane_bytes = 0; ///< > 0: the last plane is filled this much less
+	uint32_t plane0_header = 0;	///< data_offset of the first plane (vivid: 128)
 	uint32_t memory = 0;		///< V4L2_MEMORY_* of the buffers
 	uint32_t buffers = 0;		///< allocated by REQBUFS
 	uint32_t timeperframe_den = 0;	///< set by S_PARM
