@@ -649,9 +649,13 @@ Status V4l2Source::planes_in_place(const PlaneArray &planes) const
 		const uint32_t header = i == 0 ? header_ : 0;
 		const uint32_t bytes = format_.planes[i].size + header;
 		if (planes[i].bytesused != bytes || planes[i].data_offset != header)
+			// A header before a later plane (vivid's NM61) would
+			// sit on the end of the plane before it: only a copy
+			// could leave it out of the frame.
 			return Status::invalid(fmt::format(
 				"{}: the driver filled {} plane {} with bytes {}-{}, not {}-{}: a "
-				"layout zcap does not know",
+				"layout zcap does not know (it takes a header only before the "
+				"first plane)",
 				device_->path(), fourcc_name(format_.fourcc), i,
 				planes[i].data_offset, planes[i].bytesused, header, bytes));
 	}

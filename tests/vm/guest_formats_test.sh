@@ -9,7 +9,9 @@
 # GStreamer's reading of each ColourSpace is checked on the host:
 # tests/matroska_formats_test.cpp), or is refused with the line naming
 # --container raw. Formats whose planes are in separate buffers (NM12, YM12...)
-# are captured as the others, planes back to back as v4l2-ctl writes them.
+# are captured as the others, planes back to back as v4l2-ctl writes them,
+# but for NM61, whose second plane vivid puts after a header (data_offset),
+# which zcap refuses with a line saying so.
 # Runs in the guest (busybox sh) with --file zcap --file v4l2-ctl.
 # ZCAP_VM_FORMATS="YUYV video1:NM12 ..." (names as v4l2-ctl lists them,
 # spaces dropped; NODE:NAME for one node only) limits the run to those; unset,
@@ -62,7 +64,14 @@ check() {
 	t1=$(now)
 	if ! "$zcap" record -q -d $dev -f "$name" --size ${w}x$h -n $frames -o zcap.raw \
 		--stats-json zcap.json >zcap.log 2>&1; then
-		fail "$what: raw: $(cat zcap.log)"
+		if grep -q "takes a header only before the first plane" zcap.log; then
+			# vivid's NM61: data_offset before its second plane,
+			# which only a copy could leave out (README: Formats).
+			pass
+			echo "refused (a header before a later plane): $what"
+		else
+			fail "$what: raw: $(cat zcap.log)"
+		fi
 		return
 	fi
 	t2=$(now)
