@@ -228,13 +228,14 @@ Status V4l2Source::configure()
 		// header before them (V4L2's data_offset, checked per frame).
 		const uint32_t lines = format_.planes[0].size;
 		if (size < lines)
-			return Status::invalid(fmt::format("{}: {} bytes for {} plane 0 of {} bytes",
-							   device_->path(), size, fourcc_name(fourcc),
-							   lines));
+			return Status::invalid(
+				fmt::format("{}: {} bytes for {} plane 0 of {} bytes",
+					    device_->path(), size, fourcc_name(fourcc), lines));
 		header_ = size - lines;
 		format_ = planes_back_to_back(format_, fmt.fmt.pix_mp, header_);
 		for (unsigned i = 1; i < buffer_planes_; ++i)
-			buffer_at_[i] = buffer_at_[i - 1] + fmt.fmt.pix_mp.plane_fmt[i - 1].sizeimage;
+			buffer_at_[i] =
+				buffer_at_[i - 1] + fmt.fmt.pix_mp.plane_fmt[i - 1].sizeimage;
 	}
 
 	v4l2_streamparm parm{};

@@ -209,9 +209,10 @@ int FakeVideoDevice::dequeue(v4l2_buffer &b)
 
 	uint32_t index = d.queued.front();
 	d.queued.pop_front();
-	std::byte *pixels = d.memory == V4L2_MEMORY_USERPTR
-				    ? reinterpret_cast<std::byte *>(d.userptrs[index]) + d.plane0_header
-				    : d.mmap_memory[index].data();
+	std::byte *pixels =
+		d.memory == V4L2_MEMORY_USERPTR
+			? reinterpret_cast<std::byte *>(d.userptrs[index]) + d.plane0_header
+			: d.mmap_memory[index].data();
 	// The sequence number as the first bytes: tests see which capture
 	// they got.
 	const bool userptr_planes = d.memory == V4L2_MEMORY_USERPTR && d.mplane && d.planes > 1;

@@ -141,7 +141,7 @@ private:
 	std::vector<UniqueFd> exported_;
 	std::unique_ptr<DrmDumbBuffers> drm_;
 	std::vector<std::unique_ptr<FrameSlot>> slots_;
-	std::vector<size_t> lengths_;	 ///< the buffer length given to QBUF
+	std::vector<size_t> lengths_;	  ///< the buffer length given to QBUF
 	std::vector<uint32_t> queued_at_; ///< where in its slot a buffer was queued
 
 	// The capture thread's (start(), next_frame(), stop()).
