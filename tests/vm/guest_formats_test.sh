@@ -100,7 +100,8 @@ check() {
 		fail "$what: Matroska: $(cat zcap.log)"
 	fi
 	t3=$(now)
-	echo "$what: raw equal, Matroska $result (s: v4l2-ctl $t0-$t1, zcap raw -$t2, mkv -$t3)"
+	echo "$what: raw equal, $copied B copied, Matroska $result" \
+		"(s: v4l2-ctl $t0-$t1, zcap raw -$t2, mkv -$t3)"
 }
 
 # The size vivid gives CODE when asked for 641x361: odd where the format
