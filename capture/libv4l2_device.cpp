@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <libv4l2.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -16,28 +17,44 @@ namespace {
 
 /// A device node opened through libv4l2, so that devices which need its
 /// help (vendor-specific controls, emulated formats) still work, with
-/// conversion disabled so that it never copies a frame.
+/// conversion disabled so that it never copies a frame; or, where libv4l2
+/// would hide what is needed, with the kernel's own calls.
 class Libv4l2Device final : public VideoDevice {
 public:
-	Libv4l2Device(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
-	~Libv4l2Device() override { v4l2_close(fd_.release()); }
+	Libv4l2Device(UniqueFd fd, std::string path, bool libv4l2)
+	    : fd_(std::move(fd)), path_(std::move(path)), libv4l2_(libv4l2)
+	{
+	}
+	~Libv4l2Device() override
+	{
+		if (libv4l2_)
+			v4l2_close(fd_.release());
+	}
 
 	int ioctl(unsigned long request, void *arg) override
 	{
 		int ret;
 		do {
-			ret = v4l2_ioctl(fd_.get(), request, arg);
+			ret = libv4l2_ ? v4l2_ioctl(fd_.get(), request, arg)
+				       : ::ioctl(fd_.get(), request, arg);
 		} while (ret < 0 && errno == EINTR);
 		return ret < 0 ? -errno : 0;
 	}
 
 	void *mmap(size_t length, off_t offset) override
 	{
-		return v4l2_mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(),
-				 offset);
+		const int prot = PROT_READ | PROT_WRITE;
+		return libv4l2_ ? v4l2_mmap(nullptr, length, prot, MAP_SHARED, fd_.get(), offset)
+				: ::mmap(nullptr, length, prot, MAP_SHARED, fd_.get(), offset);
 	}
 
-	void munmap(void *address, size_t length) override { v4l2_munmap(address, length); }
+	void munmap(void *address, size_t length) override
+	{
+		if (libv4l2_)
+			v4l2_munmap(address, length);
+		else
+			::munmap(address, length);
+	}
 
 	int poll(int timeout_ms, int wake_fd) override
 	{
@@ -53,22 +70,38 @@ public:
 private:
 	UniqueFd fd_;
 	std::string path_;
+	bool libv4l2_;
 };
+
+UniqueFd open_node(const std::string &path, Status &status)
+{
+	UniqueFd fd(open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+	if (!fd)
+		status = Status::from_errno(errno, "cannot open " + path);
+	return fd;
+}
 
 } // namespace
 
 std::unique_ptr<VideoDevice> open_video_device(const std::string &path, Status &status)
 {
-	UniqueFd fd(open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
-	if (!fd) {
-		status = Status::from_errno(errno, "cannot open " + path);
+	UniqueFd fd = open_node(path, status);
+	if (!fd)
 		return nullptr;
-	}
 	if (v4l2_fd_open(fd.get(), V4L2_DISABLE_CONVERSION) < 0) {
-		status = Status::from_errno(errno, path + ": libv4l2 cannot use this device");
-		return nullptr;
+		// libv4l2's multi-planar plugin refuses a node left in a format
+		// of several buffers (NV12M): the kernel's calls still work.
+		return open_video_device_direct(path, status);
 	}
-	return std::make_unique<Libv4l2Device>(std::move(fd), path);
+	return std::make_unique<Libv4l2Device>(std::move(fd), path, true);
+}
+
+std::unique_ptr<VideoDevice> open_video_device_direct(const std::string &path, Status &status)
+{
+	UniqueFd fd = open_node(path, status);
+	if (!fd)
+		return nullptr;
+	return std::make_unique<Libv4l2Device>(std::move(fd), path, false);
 }
 
 } // namespace zcap

@@ -44,6 +44,25 @@ std::string errno_text(int negative_errno)
 	return std::strerror(-negative_errno);
 }
 
+/// A format whose planes the driver keeps in separate buffers, as zcap
+/// captures it: in one buffer, each plane right after the one before, as
+/// files hold them (v4l2-ctl --stream-to writes them so); the first plane
+/// without its @p header bytes (data_offset: vivid puts 128 there).
+FrameFormat planes_back_to_back(FrameFormat format, const v4l2_pix_format_mplane &pix,
+				uint32_t header)
+{
+	uint32_t offset = 0;
+	format.num_planes = pix.num_planes;
+	for (unsigned i = 0; i < pix.num_planes; ++i) {
+		const v4l2_plane_pix_format &plane = pix.plane_fmt[i];
+		const uint32_t size = plane.sizeimage - (i == 0 ? header : 0);
+		format.planes[i] = {offset, plane.bytesperline, size};
+		offset += size;
+	}
+	format.size_image = offset;
+	return format;
+}
+
 } // namespace
 
 std::string_view io_mode_name(IoMode mode)
@@ -76,7 +95,13 @@ V4l2Source::V4l2Source(std::unique_ptr<VideoDevice> device, const V4l2SourceOpti
 
 std::unique_ptr<V4l2Source> V4l2Source::open(const V4l2SourceOptions &options, Status &status)
 {
-	auto device = open_video_device(options.device, status);
+	// libv4l2's multi-planar plugin shows the node as single-planar with
+	// one plane: a format of several buffers needs the kernel's own API
+	// (libv4l2 would convert nothing anyway, conversion being off).
+	const PixelFormatInfo *info = format_info(options.fourcc);
+	auto device = info && info->num_buffers > 1
+			      ? open_video_device_direct(options.device, status)
+			      : open_video_device(options.device, status);
 	if (!device)
 		return nullptr;
 	return open(std::move(device), options, status);
@@ -148,8 +173,10 @@ Status V4l2Source::configure()
 		pix.width = options_.width ? options_.width : pix.width;
 		pix.height = options_.width ? options_.height : pix.height;
 		pix.field = V4L2_FIELD_NONE;
-		pix.num_planes = 1;
-		pix.plane_fmt[0].bytesperline = 0;
+		const PixelFormatInfo *asked = format_info(pix.pixelformat);
+		pix.num_planes = asked ? asked->num_buffers : 1;
+		for (auto &plane : pix.plane_fmt)
+			plane.bytesperline = 0;
 	} else {
 		auto &pix = fmt.fmt.pix;
 		pix.pixelformat = options_.fourcc ? options_.fourcc : pix.pixelformat;
@@ -178,12 +205,17 @@ Status V4l2Source::configure()
 	// libv4l2's mplane plugin shows a multi-planar node as single-planar, so
 	// the format table, not only num_planes, tells a format of several buffers.
 	const PixelFormatInfo *info = format_info(fourcc);
-	const unsigned buffers = std::max(mplane ? unsigned(fmt.fmt.pix_mp.num_planes) : 1u,
-					  info ? unsigned(info->num_buffers) : 1u);
-	if (buffers != 1)
-		return Status::invalid(fmt::format("{}: {} keeps planes in {} separate buffers; "
-						   "zcap records single-buffer formats only",
-						   device_->path(), fourcc_name(fourcc), buffers));
+	buffer_planes_ = mplane ? std::max(1u, unsigned(fmt.fmt.pix_mp.num_planes)) : 1u;
+	if (info && info->num_buffers != buffer_planes_ && !mplane)
+		return Status::invalid(fmt::format("{}: {} keeps planes in {} separate buffers, "
+						   "which libv4l2 does not show",
+						   device_->path(), fourcc_name(fourcc),
+						   info->num_buffers));
+	if (buffer_planes_ > 1 && (!info || info->num_planes != buffer_planes_))
+		return Status::invalid(fmt::format("{}: the driver puts {} in {} separate buffers, "
+						   "a layout zcap does not know",
+						   device_->path(), fourcc_name(fourcc),
+						   buffer_planes_));
 
 	uint32_t stride =
 		mplane ? fmt.fmt.pix_mp.plane_fmt[0].bytesperline : fmt.fmt.pix.bytesperline;
@@ -191,6 +223,20 @@ Status V4l2Source::configure()
 	if (size == 0)
 		return Status::invalid(device_->path() + ": the driver reports a zero image size");
 	format_ = driver_format(fourcc, width, height, stride, size);
+	if (buffer_planes_ > 1) {
+		// What the first plane's buffer holds beyond its lines is a
+		// header before them (V4L2's data_offset, checked per frame).
+		const uint32_t lines = format_.planes[0].size;
+		if (size < lines)
+			return Status::invalid(
+				fmt::format("{}: {} bytes for {} plane 0 of {} bytes",
+					    device_->path(), size, fourcc_name(fourcc), lines));
+		header_ = size - lines;
+		format_ = planes_back_to_back(format_, fmt.fmt.pix_mp, header_);
+		for (unsigned i = 1; i < buffer_planes_; ++i)
+			buffer_at_[i] =
+				buffer_at_[i - 1] + fmt.fmt.pix_mp.plane_fmt[i - 1].sizeimage;
+	}
 
 	v4l2_streamparm parm{};
 	parm.type = type_;
@@ -204,24 +250,36 @@ Status V4l2Source::configure()
 	return {};
 }
 
-void V4l2Source::fill_buffer(v4l2_buffer &b, v4l2_plane &plane, unsigned index) const
+void V4l2Source::fill_buffer(v4l2_buffer &b, PlaneArray &planes, unsigned index) const
 {
 	b = {};
-	plane = {};
+	planes = {};
 	b.index = index;
 	b.type = type_;
 	b.memory = memory_;
 	const bool mplane = type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 	if (mplane) {
-		b.m.planes = &plane;
-		b.length = 1;
+		b.m.planes = planes.data();
+		b.length = buffer_planes_;
 	}
+	v4l2_plane &plane = planes[0];
 	if (memory_ == V4L2_MEMORY_USERPTR) {
+		// Each of the driver's planes at its place in the one buffer:
+		// the frame is there whole, its planes back to back.
 		const FrameSlot &slot = *slots_[index];
-		const uint32_t offset = slot.metadata().offset;
+		const uint32_t offset = queued_at_[index];
+		const size_t length = lengths_[index] - offset;
 		auto address = reinterpret_cast<unsigned long>(slot.memory().data() + offset);
-		(mplane ? plane.m.userptr : b.m.userptr) = address;
-		(mplane ? plane.length : b.length) = uint32_t(lengths_[index] - offset);
+		if (!mplane) {
+			b.m.userptr = address;
+			b.length = uint32_t(length);
+		}
+		for (unsigned i = 0; mplane && i < buffer_planes_; ++i) {
+			const bool last = i + 1 == buffer_planes_;
+			planes[i].m.userptr = address + buffer_at_[i];
+			planes[i].length = uint32_t(last ? length - buffer_at_[i]
+							 : buffer_at_[i + 1] - buffer_at_[i]);
+		}
 	} else if (memory_ == V4L2_MEMORY_DMABUF) {
 		(mplane ? plane.m.fd : b.m.fd) = slots_[index]->dmabuf().fd;
 		(mplane ? plane.length : b.length) = uint32_t(lengths_[index]);
@@ -230,15 +288,16 @@ void V4l2Source::fill_buffer(v4l2_buffer &b, v4l2_plane &plane, unsigned index) 
 
 int V4l2Source::queue(unsigned index)
 {
-	uint32_t &offset = slots_[index]->metadata().offset;
+	uint32_t &offset = queued_at_[index];
 	if (memory_ == V4L2_MEMORY_USERPTR && placement_ && !placement_refused_) {
 		// The frame this buffer gets reaches the sinks after the ones
-		// in the buffers queued before it.
-		offset = placement_(in_driver_).value_or(0);
+		// in the buffers queued before it; it starts after the header.
+		const uint32_t page_offset = placement_(in_driver_).value_or(0);
+		offset = (page_offset + kPlacementPage - header_ % kPlacementPage) % kPlacementPage;
 	}
 	v4l2_buffer b;
-	v4l2_plane plane;
-	fill_buffer(b, plane, index);
+	PlaneArray planes;
+	fill_buffer(b, planes, index);
 	int ret = device_->ioctl(VIDIOC_QBUF, &b);
 	if (ret < 0 && offset) {
 		// Some drivers take only page-aligned user memory.
@@ -247,7 +306,7 @@ int V4l2Source::queue(unsigned index)
 						device_->path(), errno_text(ret)));
 		placement_refused_ = true;
 		offset = 0;
-		fill_buffer(b, plane, index);
+		fill_buffer(b, planes, index);
 		ret = device_->ioctl(VIDIOC_QBUF, &b);
 	}
 	if (ret == 0)
@@ -285,6 +344,14 @@ Status V4l2Source::try_io(IoMode mode)
 	memory_ = memory_of[size_t(mode)];
 	io_ = mode;
 	io_note_ = io_mode_name(mode);
+	if (buffer_planes_ > 1 && mode != IoMode::userptr) {
+		// Only user memory can put the driver's planes side by side in
+		// one buffer; a frame of several buffers is not one zcap has.
+		memory_ = 0;
+		return Status::invalid(fmt::format("{} keeps its planes in {} buffers, which zcap "
+						   "captures with --io userptr only",
+						   fourcc_name(format_.fourcc), buffer_planes_));
+	}
 
 	v4l2_requestbuffers req{};
 	req.count = options_.buffers;
@@ -301,7 +368,8 @@ Status V4l2Source::try_io(IoMode mode)
 	if (mode == IoMode::userptr) {
 		// A page of room, so that a frame can start anywhere in its
 		// first page when a sink asks for it (placement.h).
-		arena_ = BufferArena::create(format_.size_image + kPlacementPage, count, status);
+		arena_ = BufferArena::create(header_ + format_.size_image + kPlacementPage, count,
+					     status);
 		for (unsigned i = 0; arena_ && i < count; ++i) {
 			slots_.push_back(std::make_unique<FrameSlot>(*this, i, arena_->slice(i),
 								     arena_->alias(i)));
@@ -311,8 +379,9 @@ Status V4l2Source::try_io(IoMode mode)
 		const bool mplane = type_ == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 		for (unsigned i = 0; i < count && status; ++i) {
 			v4l2_buffer b;
-			v4l2_plane plane;
-			fill_buffer(b, plane, i);
+			PlaneArray planes;
+			fill_buffer(b, planes, i);
+			const v4l2_plane &plane = planes[0];
 			if (int ret = device_->ioctl(VIDIOC_QUERYBUF, &b); ret < 0) {
 				status = Status::from_errno(-ret,
 							    device_->path() + ": VIDIOC_QUERYBUF");
@@ -366,6 +435,7 @@ Status V4l2Source::try_io(IoMode mode)
 			io_note_ += " (" + drm_->driver() + " on " + drm_->node() + ")";
 	}
 
+	queued_at_.assign(slots_.size(), 0);
 	if (status)
 		status = queue_all();
 	if (!status)
@@ -406,6 +476,7 @@ void V4l2Source::release_buffers()
 	}
 	slots_.clear();
 	lengths_.clear();
+	queued_at_.clear();
 	arena_.reset();
 	drm_.reset();
 }
@@ -515,12 +586,12 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 		}
 
 		v4l2_buffer b{};
-		v4l2_plane plane{};
+		PlaneArray planes{};
 		b.type = type_;
 		b.memory = memory_;
 		if (mplane) {
-			b.m.planes = &plane;
-			b.length = 1;
+			b.m.planes = planes.data();
+			b.length = buffer_planes_;
 		}
 		int ret = device_->ioctl(VIDIOC_DQBUF, &b);
 		if (ret == -EAGAIN)
@@ -540,11 +611,21 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 			queue(b.index);
 			continue;
 		}
+		if (Status layout = planes_in_place(planes); !layout) {
+			// Every frame would have it: one clear line, not a
+			// stream of skipped frames.
+			error_ = layout;
+			queue(b.index);
+			return std::nullopt;
+		}
 
 		FrameSlot &slot = *slots_[b.index];
 		FrameMetadata &meta = slot.metadata();
 		meta.format = format_;
-		meta.bytes_used = mplane ? plane.bytesused : b.bytesused;
+		meta.bytes_used = mplane ? planes[0].bytesused : b.bytesused;
+		if (buffer_planes_ > 1)
+			meta.bytes_used = format_.size_image;
+		meta.offset = queued_at_[b.index] + header_;
 		meta.sequence = *last_sequence_;
 		meta.timestamp_ns = uint64_t(b.timestamp.tv_sec) * 1000000000u +
 				    uint64_t(b.timestamp.tv_usec) * 1000u;
@@ -558,6 +639,28 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 		return Frame::adopt(slot);
 	}
 	return std::nullopt;
+}
+
+Status V4l2Source::planes_in_place(const PlaneArray &planes) const
+{
+	// Planes follow each other in the frame: one the driver filled only
+	// in part, or not where configure() expects, would leave a gap of
+	// stale bytes.
+	for (unsigned i = 0; buffer_planes_ > 1 && i < buffer_planes_; ++i) {
+		const uint32_t header = i == 0 ? header_ : 0;
+		const uint32_t bytes = format_.planes[i].size + header;
+		if (planes[i].bytesused != bytes || planes[i].data_offset != header)
+			// A header before a later plane (vivid's NM61) would
+			// sit on the end of the plane before it: only a copy
+			// could leave it out of the frame.
+			return Status::invalid(fmt::format(
+				"{}: the driver filled {} plane {} with bytes {}-{}, not {}-{}: a "
+				"layout zcap does not know (it takes a header only before the "
+				"first plane)",
+				device_->path(), fourcc_name(format_.fourcc), i,
+				planes[i].data_offset, planes[i].bytesused, header, bytes));
+	}
+	return {};
 }
 
 void V4l2Source::recycle(FrameSlot &slot) noexcept

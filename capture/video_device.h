@@ -32,7 +32,12 @@ public:
 	virtual const std::string &path() const = 0;
 };
 
-/// Opens @p path (O_RDWR | O_NONBLOCK) through libv4l2, conversion disabled.
+/// Opens @p path (O_RDWR | O_NONBLOCK) through libv4l2, conversion disabled;
+/// as open_video_device_direct() when libv4l2 refuses the node.
 std::unique_ptr<VideoDevice> open_video_device(const std::string &path, Status &status);
+
+/// Opens @p path with the kernel's calls only: for formats whose planes are
+/// in separate buffers, which libv4l2's multi-planar plugin hides.
+std::unique_ptr<VideoDevice> open_video_device_direct(const std::string &path, Status &status);
 
 } // namespace zcap

@@ -12,12 +12,30 @@
 #include <cstring>
 #include <thread>
 
+#include <zcap/format.h>
+
 namespace zcap::test {
+
+std::optional<PlaneLayout> FakeDriver::table_plane(uint32_t i) const
+{
+	const PixelFormatInfo *info = format_info(fourcc);
+	if (planes > 1 && info && info->num_buffers == planes)
+		return packed_format(fourcc, width, height)->planes[i];
+	return std::nullopt;
+}
+
+uint32_t FakeDriver::plane_size(uint32_t i) const
+{
+	auto plane = table_plane(i);
+	return plane ? plane->size + (i == 0 ? plane0_header : 0) : size_image() / planes;
+}
 
 uint32_t FakeDriver::bytes_per_line() const
 {
 	switch (fourcc) {
 	case V4L2_PIX_FMT_GREY:
+	case V4L2_PIX_FMT_NV12M:
+	case V4L2_PIX_FMT_YUV420M:
 		return width;
 	case V4L2_PIX_FMT_RGB24:
 		return width * 3;
@@ -116,7 +134,10 @@ int FakeVideoDevice::format(v4l2_format &f, bool set)
 		pix.height = d.height;
 		pix.num_planes = uint8_t(d.planes);
 		for (uint32_t i = 0; i < d.planes; ++i)
-			pix.plane_fmt[i] = {d.size_image() / d.planes, d.bytes_per_line(), {}};
+			pix.plane_fmt[i] = {d.plane_size(i),
+					    d.table_plane(i) ? d.table_plane(i)->stride
+							     : d.bytes_per_line(),
+					    {}};
 	} else {
 		auto &pix = f.fmt.pix;
 		pix.pixelformat = d.fourcc;
@@ -160,6 +181,14 @@ int FakeVideoDevice::queue(v4l2_buffer &b)
 		if (d.userptr_on_pages_only && address % 4096)
 			return -EINVAL;
 		d.userptrs[b.index] = address;
+		auto &planes = d.plane_userptrs[b.index];
+		planes.clear();
+		for (uint32_t i = 0; d.mplane && i < b.length; ++i) {
+			// Like vb2: each plane's memory must hold the plane.
+			if (b.length != d.planes || b.m.planes[i].length < d.plane_size(i))
+				return -EINVAL;
+			planes.emplace_back(b.m.planes[i].m.userptr, b.m.planes[i].length);
+		}
 	}
 	d.queued.push_back(b.index);
 	d.queue_threads.push_back(std::this_thread::get_id());
@@ -180,18 +209,32 @@ int FakeVideoDevice::dequeue(v4l2_buffer &b)
 
 	uint32_t index = d.queued.front();
 	d.queued.pop_front();
-	std::byte *pixels = d.memory == V4L2_MEMORY_USERPTR
-				    ? reinterpret_cast<std::byte *>(d.userptrs[index])
-				    : d.mmap_memory[index].data();
+	std::byte *pixels =
+		d.memory == V4L2_MEMORY_USERPTR
+			? reinterpret_cast<std::byte *>(d.userptrs[index]) + d.plane0_header
+			: d.mmap_memory[index].data();
 	// The sequence number as the first bytes: tests see which capture
 	// they got.
+	const bool userptr_planes = d.memory == V4L2_MEMORY_USERPTR && d.mplane && d.planes > 1;
+	for (uint32_t i = 0; userptr_planes && i < d.planes; ++i) {
+		// Every byte of plane i is 0x10 + i: tests see where it landed.
+		auto *plane = reinterpret_cast<std::byte *>(d.plane_userptrs[index][i].first);
+		const uint32_t header = i == 0 ? d.plane0_header : 0;
+		std::memset(plane, 0xee, header);
+		std::memset(plane + header, 0x10 + int(i), d.plane_size(i) - header);
+		b.m.planes[i].bytesused = d.plane_size(i);
+		b.m.planes[i].data_offset = header;
+	}
+	if (userptr_planes)
+		b.m.planes[d.planes - 1].bytesused -= d.short_plane_bytes;
 	std::memcpy(pixels, &capture.sequence, sizeof(capture.sequence));
 
 	b.index = index;
 	b.sequence = capture.sequence;
 	b.flags = capture.flags;
 	b.timestamp = {capture.sequence, 0};
-	(d.mplane ? b.m.planes[0].bytesused : b.bytesused) = d.size_image();
+	if (!userptr_planes)
+		(d.mplane ? b.m.planes[0].bytesused : b.bytesused) = d.size_image();
 	return 0;
 }
 

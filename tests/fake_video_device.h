@@ -10,9 +10,12 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <zcap/format.h>
 
 #include "../capture/video_device.h"
 
@@ -44,9 +47,13 @@ struct FakeDriver {
 	std::deque<uint32_t> queued;		    ///< buffer indexes the driver holds
 	std::vector<std::thread::id> queue_threads; ///< the thread of every QBUF
 	std::map<uint32_t, unsigned long> userptrs; ///< last address queued per index
-	uint32_t memory = 0;			    ///< V4L2_MEMORY_* of the buffers
-	uint32_t buffers = 0;			    ///< allocated by REQBUFS
-	uint32_t timeperframe_den = 0;		    ///< set by S_PARM
+	/// Last address and length queued per index, per plane (multi-planar).
+	std::map<uint32_t, std::vector<std::pair<unsigned long, uint32_t>>> plane_userptrs;
+	uint32_t short_plane_bytes = 0; ///< > 0: the last plane is filled this much less
+	uint32_t plane0_header = 0;	///< data_offset of the first plane (vivid: 128)
+	uint32_t memory = 0;		///< V4L2_MEMORY_* of the buffers
+	uint32_t buffers = 0;		///< allocated by REQBUFS
+	uint32_t timeperframe_den = 0;	///< set by S_PARM
 	bool streaming = false;
 	unsigned mapped = 0; ///< driver buffers mapped and not yet unmapped
 
@@ -55,6 +62,11 @@ struct FakeDriver {
 
 	uint32_t bytes_per_line() const;
 	uint32_t size_image() const { return bytes_per_line() * height; }
+	/// Bytes of memory plane @p i: size_image() split evenly, or the
+	/// format table's plane for a format of several buffers (NM12, YM12).
+	uint32_t plane_size(uint32_t i) const;
+	/// The format table's plane @p i, for a format of several buffers.
+	std::optional<PlaneLayout> table_plane(uint32_t i) const;
 };
 
 /// The VideoDevice the source talks to, acting as FakeDriver says.

@@ -173,7 +173,7 @@ TEST(FormatTable, EveryMatroskaMappingIsReadBackAsTheSamePixelsOrRefused)
 		const bool caps = *info.gstreamer && info.num_buffers == 1;
 		markdown += fmt::format(
 			"| {} | {}{} | {} | {} | {} | {} | {} |\n", name, info.num_planes,
-			info.num_buffers > 1 ? " buffers" : "",
+			info.num_buffers > 1 ? fmt::format(" in {} buffers", info.num_buffers) : "",
 			*info.ffmpeg ? fmt::format("`{}`", info.ffmpeg) : "-",
 			info.matroska ? fmt::format("`{}`", matroska_tag(info.matroska)) : "-",
 			o.ffmpeg, o.gstreamer, caps ? fmt::format("`{}`", info.gstreamer) : "-");

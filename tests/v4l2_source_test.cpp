@@ -405,15 +405,109 @@ TEST_F(V4l2SourceTest, MultiPlanarSingleBufferFormatCaptures)
 	EXPECT_EQ(first_word(*frame), 7u);
 }
 
-TEST_F(V4l2SourceTest, FormatsSplitOverSeveralBuffersAreRefusedClearly)
+TEST_F(V4l2SourceTest, UnknownLayoutsOfSeveralBuffersAreRefusedClearly)
 {
 	driver_->mplane = true;
-	driver_->planes = 2;
+	driver_->planes = 2; // YUYV has one plane: two buffers is no layout zcap knows
 	Status status;
 	auto source = open(IoMode::automatic, status);
 	EXPECT_FALSE(source);
 	EXPECT_NE(status.message().find("separate buffers"), std::string::npos) << status.message();
 }
+
+class MultiBufferFormatTest : public V4l2SourceTest,
+			      public ::testing::WithParamInterface<uint32_t> {
+protected:
+	static constexpr uint32_t kHeader = 128;
+	void SetUp() override
+	{
+		driver_->mplane = true;
+		driver_->fourccs = {GetParam()};
+		driver_->planes = format_info(GetParam())->num_buffers;
+	}
+	std::unique_ptr<V4l2Source> open_format(IoMode io, Status &status)
+	{
+		V4l2SourceOptions options;
+		options.device = "/dev/video-fake";
+		options.io = io;
+		options.buffers = kBuffers;
+		options.fourcc = GetParam();
+		return V4l2Source::open(std::make_unique<FakeVideoDevice>(driver_), options,
+					status);
+	}
+};
+
+TEST_P(MultiBufferFormatTest, PlanesLandBackToBackInOneBuffer)
+{
+	// A header before the first plane (V4L2's data_offset, as vivid has)
+	// stays out of the frame.
+	driver_->plane0_header = kHeader;
+	Status status;
+	auto source = open_format(IoMode::automatic, status);
+	ASSERT_TRUE(source) << status.message();
+	EXPECT_EQ(source->io_mode(), IoMode::userptr);
+	const FrameFormat packed = *packed_format(GetParam(), driver_->width, driver_->height);
+	const FrameFormat format = source->format();
+	EXPECT_EQ(format.size_image, packed.size_image);
+	ASSERT_EQ(format.num_planes, packed.num_planes);
+	for (uint32_t i = 0; i < packed.num_planes; ++i) {
+		// The planes of a file, back to back.
+		EXPECT_EQ(format.planes[i].offset, packed.planes[i].offset) << "plane " << i;
+		EXPECT_EQ(format.planes[i].stride, packed.planes[i].stride) << "plane " << i;
+		EXPECT_EQ(format.planes[i].size, packed.planes[i].size) << "plane " << i;
+	}
+
+	script({{5}});
+	ASSERT_TRUE(source->start());
+	auto frame = source->next_frame(stop_);
+	ASSERT_TRUE(frame);
+	ASSERT_EQ(frame->data().size(), packed.size_image);
+	EXPECT_EQ(first_word(*frame), 5u);
+	// Each plane went where the driver wrote it: no byte was moved.
+	const auto &queued = driver_->plane_userptrs[frame->slot_index()];
+	ASSERT_EQ(queued.size(), driver_->planes);
+	const auto start = reinterpret_cast<unsigned long>(frame->data().data());
+	for (uint32_t i = 0; i < driver_->planes; ++i) {
+		const PlaneLayout &plane = packed.planes[i];
+		const uint32_t header = i == 0 ? kHeader : 0;
+		EXPECT_EQ(queued[i].first + header, start + plane.offset) << "plane " << i;
+		auto bytes = frame->data().subspan(plane.offset, plane.size);
+		const size_t skip = i == 0 ? sizeof(uint32_t) : 0; // the sequence number
+		EXPECT_TRUE(std::all_of(bytes.begin() + skip, bytes.end(),
+					[&](std::byte b) { return b == std::byte(0x10 + i); }))
+			<< "plane " << i;
+	}
+}
+
+TEST_P(MultiBufferFormatTest, DriverMemoryIsRefusedWithTheWayThatWorks)
+{
+	for (IoMode io : {IoMode::mmap, IoMode::dmabuf}) {
+		Status status;
+		auto source = open_format(io, status);
+		EXPECT_FALSE(source);
+		EXPECT_NE(status.message().find("--io userptr only"), std::string::npos)
+			<< status.message();
+	}
+}
+
+TEST_P(MultiBufferFormatTest, APlaneFilledInPartEndsTheCaptureClearly)
+{
+	Status status;
+	auto source = open_format(IoMode::userptr, status);
+	ASSERT_TRUE(source) << status.message();
+	driver_->short_plane_bytes = 16;
+	script({{1}});
+	ASSERT_TRUE(source->start());
+	EXPECT_FALSE(source->next_frame(stop_));
+	EXPECT_NE(source->last_error().message().find("a layout zcap does not know"),
+		  std::string::npos)
+		<< source->last_error().message();
+	EXPECT_EQ(source->stats().frames.load(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(NvAndYuvM, MultiBufferFormatTest,
+			 ::testing::Values(V4L2_PIX_FMT_NV12M, V4L2_PIX_FMT_YUV420M),
+			 [](const auto &info) { return fourcc_name(info.param); });
 
 TEST_F(V4l2SourceTest, TeardownStopsStreamingAndFreesTheBuffers)
 {
