@@ -562,14 +562,20 @@ std::optional<Frame> V4l2Source::next_frame(const std::atomic<bool> &stop_flag)
 
 void V4l2Source::recycle(FrameSlot &slot) noexcept
 {
-	{
-		std::lock_guard lock(released_lock_);
-		released_.push_back(slot.index());
-		--pinned_;
-	}
+	// Under the lock, the wake-up too: once frames_in_use() says 0, no
+	// thread touches this source any more.
+	std::lock_guard lock(released_lock_);
+	released_.push_back(slot.index());
+	--pinned_;
 	// Cannot fail: the counter would need 2^64 - 1 buffers to overflow.
 	const uint64_t one = 1;
 	[[maybe_unused]] ssize_t written = write(released_wake_.get(), &one, sizeof(one));
+}
+
+unsigned V4l2Source::frames_in_use() const
+{
+	std::lock_guard lock(released_lock_);
+	return pinned_;
 }
 
 void V4l2Source::requeue_released()

@@ -81,6 +81,10 @@ public:
 	/// From any thread: hands the buffer back to the capture thread.
 	void recycle(FrameSlot &slot) noexcept override;
 
+	/// Frames lent out and not yet handed back: the source may be
+	/// destroyed only at 0. From any thread.
+	unsigned frames_in_use() const;
+
 	IoMode io_mode() const { return io_; }
 	/// Why this memory mode: "userptr" or "mmap (USERPTR refused: ...)".
 	const std::string &io_note() const { return io_note_; }
@@ -139,7 +143,7 @@ private:
 
 	// Handed from the threads that drop frames to the capture thread.
 	UniqueFd released_wake_; ///< eventfd, written for each released buffer
-	std::mutex released_lock_;
+	mutable std::mutex released_lock_;
 	std::vector<unsigned> released_;	///< buffers to queue again
 	unsigned pinned_ = 0;			///< buffers lent out as frames
 	std::optional<uint64_t> last_sequence_; ///< of the last frame, extended to 64 bits
