@@ -87,7 +87,7 @@ std::optional<Frame> ReconnectingSource::next_frame(const std::atomic<bool> &sto
 {
 	for (;;) {
 		if (!retired_.empty())
-			free_retired();
+			release_retired();
 		if (current_) {
 			std::optional<Frame> frame = current_->next_frame(stop);
 			update_stats();
@@ -149,11 +149,11 @@ void ReconnectingSource::retire()
 	gap_open_ = true;
 }
 
-void ReconnectingSource::free_retired()
+void ReconnectingSource::release_retired()
 {
-	std::erase_if(retired_, [](const std::unique_ptr<V4l2Source> &source) {
-		return source->frames_in_use() == 0;
-	});
+	for (auto &source : retired_)
+		if (source->frames_in_use() == 0)
+			source->release_device();
 }
 
 bool ReconnectingSource::reconnect(const std::atomic<bool> &stop)
@@ -163,7 +163,7 @@ bool ReconnectingSource::reconnect(const std::atomic<bool> &stop)
 	bool back = false;
 	while (!back && !stop.load(std::memory_order_relaxed) &&
 	       !(end_ns_ && monotonic_ns() >= *end_ns_)) {
-		free_retired();
+		release_retired();
 		if (std::chrono::steady_clock::now() >= next_try) {
 			back = try_reopen();
 			next_try = std::chrono::steady_clock::now() + kReconnectPoll;

@@ -389,9 +389,23 @@ void V4l2Source::stream_off()
 	in_driver_ = 0; // STREAMOFF hands every queued buffer back
 }
 
+void V4l2Source::release_device()
+{
+	// Driver mappings are the frames' memory and keep the device anyway.
+	if (!device_ || !mappings_.empty())
+		return;
+	stop();
+	v4l2_requestbuffers req{};
+	req.type = type_;
+	req.memory = memory_;
+	device_->ioctl(VIDIOC_REQBUFS, &req);
+	memory_ = 0;
+	device_.reset();
+}
+
 void V4l2Source::release_buffers()
 {
-	if (memory_) {
+	if (memory_ && device_) {
 		v4l2_requestbuffers req{};
 		req.type = type_;
 		req.memory = memory_;

@@ -128,7 +128,7 @@ TEST_F(ReconnectingSourceTest, FramesContinueAfterTheNodeComesBack)
 	EXPECT_FALSE(stats.waiting);
 	EXPECT_EQ(source->stats().frames, 4u);
 	EXPECT_TRUE(source->last_error());
-	// The failed capture was let go: its buffers freed, nothing streaming.
+	// The failed capture let its node go: no buffers, nothing streaming.
 	EXPECT_FALSE(first_->streaming);
 	EXPECT_EQ(first_->buffers, 0u);
 	EXPECT_EQ(messages.count("was disconnected: No such device; waiting for "
@@ -137,7 +137,7 @@ TEST_F(ReconnectingSourceTest, FramesContinueAfterTheNodeComesBack)
 	EXPECT_EQ(messages.count("/dev/video-fake is back"), 1u);
 }
 
-TEST_F(ReconnectingSourceTest, TheFailedCaptureIsFreedOnlyOnceItsFramesAreLetGo)
+TEST_F(ReconnectingSourceTest, TheFailedCaptureLetsTheNodeGoOnlyOnceItsFramesAreLetGo)
 {
 	first_->script = {{0}, {0, 0, ENODEV}};
 	auto back = std::make_shared<FakeDriver>();

@@ -34,9 +34,13 @@ struct ReconnectStats {
 /// (CLOCK_MONOTONIC), so the time it was away is a gap in the recording,
 /// counted in reconnect_stats(). A node that comes back with another format
 /// (it cannot capture the first one, or at another stride or frame size) is
-/// said once and waited for on. The capture that failed is freed once the
-/// sinks let go of its frames, which closes the node: only then can a driver
-/// module be removed.
+/// said once and waited for on. The capture that failed closes its node once
+/// the sinks let go of its frames (only then can a driver module be
+/// removed), but keeps its buffers' memory until this source is destroyed:
+/// sinks may have registered it with the kernel by address, and a new
+/// capture's buffers must not take those addresses (a reconnect costs its
+/// buffers' memory for the rest of the run). With --io mmap the driver's
+/// buffers are that memory, so the node stays open too.
 ///
 /// A capture that fails before its first frame is not waited for (in a run
 /// of several cameras the others wait for every first frame): it ends as a
@@ -74,8 +78,9 @@ public:
 private:
 	/// Lets the failed capture go (kept until its frames are released).
 	void retire();
-	/// Frees every let-go capture whose frames are all released.
-	void free_retired();
+	/// Closes the node of every let-go capture whose frames are all
+	/// released (V4l2Source::release_device()).
+	void release_retired();
 	/// Waits for the node and starts capturing from it again; false on
 	/// stop or at the end time.
 	bool reconnect(const std::atomic<bool> &stop);

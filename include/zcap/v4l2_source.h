@@ -85,6 +85,15 @@ public:
 	/// destroyed only at 0. From any thread.
 	unsigned frames_in_use() const;
 
+	/// After a failure, with no frame in use: closes the node (so that its
+	/// driver's module may be removed) but keeps the frames' memory mapped
+	/// where it is until the source is destroyed. A sink may have
+	/// registered that memory with the kernel (io_uring fixed buffers) by
+	/// its addresses, which no other memory may take while it writes. With
+	/// driver buffers (mmap) nothing is let go: they are that memory. No
+	/// other call is made afterwards.
+	void release_device();
+
 	IoMode io_mode() const { return io_; }
 	/// Why this memory mode: "userptr" or "mmap (USERPTR refused: ...)".
 	const std::string &io_note() const { return io_note_; }
