@@ -5,8 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <zcap/reconnecting_source.h>
-
 #include "cli.h"
 #include "record_report.h"
 
@@ -25,6 +23,7 @@ struct CameraNumbers {
 	std::optional<size_t> track; ///< in a shared file
 	/// With --reconnect: its comebacks.
 	uint64_t reconnects = 0, offline_ns = 0, frames_missed = 0;
+	std::string comebacks; ///< its summary line, if any
 };
 
 CameraNumbers numbers(const MultiRunReport &r, size_t index)
@@ -44,11 +43,11 @@ CameraNumbers numbers(const MultiRunReport &r, size_t index)
 	n.alignment = r.pipeline.alignment(camera.slot);
 	if (!r.per_camera_files)
 		n.track = camera.slot + 1;
-	if (auto *source = dynamic_cast<const ReconnectingSource *>(camera.source.get())) {
-		const ReconnectStats &back = source->reconnect_stats();
-		n.reconnects = back.reconnects.load();
-		n.offline_ns = back.offline_ns.load();
-		n.frames_missed = back.frames_missed.load();
+	if (const ReconnectStats *back = reconnect_stats(*camera.source)) {
+		n.reconnects = back->reconnects.load();
+		n.offline_ns = back->offline_ns.load();
+		n.frames_missed = back->frames_missed.load();
+		n.comebacks = reconnect_summary(*back);
 	}
 	return n;
 }
@@ -158,11 +157,8 @@ void print_multi_summary(const RecordOptions &o, const MultiRunReport &r)
 		if (n.result->frames_before_zero)
 			fmt::print("    {} frames made before every camera ran were not recorded\n",
 				   n.result->frames_before_zero);
-		if (n.reconnects)
-			fmt::print(
-				"    came back {} time{}: {:.1f} s away, about {} frames missed\n",
-				n.reconnects, n.reconnects == 1 ? "" : "s",
-				double(n.offline_ns) / 1e9, n.frames_missed);
+		if (!n.comebacks.empty())
+			fmt::print("    {}\n", n.comebacks);
 		if (!n.result->status)
 			fmt::print("    failed: {}\n", n.result->status.message());
 	}

@@ -241,20 +241,20 @@ int remove_vivid()
 	return syscall(SYS_delete_module, "vivid", O_NONBLOCK) == 0 ? 0 : errno;
 }
 
-/// Frames of each track in the (live) file; empty while it has no tracks.
+/// Frames of each track in the (live) file, by a walk that stops at the
+/// space preallocated after them.
 std::vector<uint64_t> track_frames(const fs::path &mkv)
 {
-	matroska::Summary summary;
-	std::vector<uint64_t> frames;
-	if (matroska::summarize(mkv, summary))
-		for (const auto &track : summary.tracks)
-			frames.push_back(track.frames);
+	std::vector<uint64_t> frames(kCameras);
+	for (const test::BlockPayload &block : test::matroska_block_payloads(mkv))
+		if (block.track >= 1 && block.track <= kCameras)
+			++frames[block.track - 1];
 	return frames;
 }
 
 /// How a look at the recording or the module went on: until @p done says
 /// so (true), or the recording ended, or kHangGuard passed (a hang, not a
-/// slow machine: the whole test takes 20 s under TCG).
+/// slow machine: the whole test takes 25-33 s under TCG).
 constexpr auto kHangGuard = std::chrono::seconds(300);
 constexpr auto kLookAgain = std::chrono::milliseconds(200);
 
@@ -320,8 +320,6 @@ TEST(GuestMulti, ReconnectBringsEveryCameraBackIntoItsTrackWhenTheModuleReturns)
 	};
 	auto every_track_has = [&](const std::vector<uint64_t> &least) {
 		std::vector<uint64_t> frames = track_frames(mkv);
-		if (frames.size() != kCameras)
-			return false;
 		for (size_t i = 0; i < kCameras; ++i)
 			if (frames[i] < least[i])
 				return false;
@@ -360,7 +358,6 @@ TEST(GuestMulti, ReconnectBringsEveryCameraBackIntoItsTrackWhenTheModuleReturns)
 	}
 	step("vivid removed");
 	const std::vector<uint64_t> gone = track_frames(mkv);
-	ASSERT_EQ(gone.size(), kCameras);
 	ASSERT_EQ(std::system(fmt::format("insmod {} {}", vivid.path, vivid.params).c_str()), 0);
 	step("vivid loaded");
 	std::vector<uint64_t> least;
