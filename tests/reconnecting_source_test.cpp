@@ -109,12 +109,21 @@ TEST_F(ReconnectingSourceTest, FramesContinueAfterTheNodeComesBack)
 	comebacks_ = {nullptr, back};
 	auto source = make();
 	ASSERT_TRUE(source->start());
+	const std::vector<MemoryRegion> before = source->memory_regions();
+	ASSERT_FALSE(before.empty());
 
 	for (uint32_t expected : {0u, 1u, 10u, 11u}) {
 		auto frame = source->next_frame(stop_);
 		ASSERT_TRUE(frame) << source->last_error().message();
 		EXPECT_EQ(first_word(*frame), expected);
 		EXPECT_EQ(frame->timestamp_ns(), expected * kNsPerS);
+		// The failed capture's memory keeps its addresses (a sink may have
+		// registered them): the new buffers lie elsewhere.
+		for (const MemoryRegion &old : before)
+			EXPECT_TRUE(expected < 10 ||
+				    frame->data().data() >= old.base + old.length ||
+				    frame->data().data() + frame->data().size() <= old.base)
+				<< "frame " << expected << " in the failed capture's memory";
 	}
 	// Not there once, then back and streaming.
 	EXPECT_EQ(attempts_, 2u);
