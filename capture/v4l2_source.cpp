@@ -459,9 +459,23 @@ void V4l2Source::stream_off()
 	in_driver_ = 0; // STREAMOFF hands every queued buffer back
 }
 
+void V4l2Source::release_device()
+{
+	// Driver mappings are the frames' memory and keep the device anyway.
+	if (!device_ || !mappings_.empty())
+		return;
+	stop();
+	v4l2_requestbuffers req{};
+	req.type = type_;
+	req.memory = memory_;
+	device_->ioctl(VIDIOC_REQBUFS, &req);
+	memory_ = 0;
+	device_.reset();
+}
+
 void V4l2Source::release_buffers()
 {
-	if (memory_) {
+	if (memory_ && device_) {
 		v4l2_requestbuffers req{};
 		req.type = type_;
 		req.memory = memory_;
@@ -665,14 +679,20 @@ Status V4l2Source::planes_in_place(const PlaneArray &planes) const
 
 void V4l2Source::recycle(FrameSlot &slot) noexcept
 {
-	{
-		std::lock_guard lock(released_lock_);
-		released_.push_back(slot.index());
-		--pinned_;
-	}
+	// Under the lock, the wake-up too: once frames_in_use() says 0, no
+	// thread touches this source any more.
+	std::lock_guard lock(released_lock_);
+	released_.push_back(slot.index());
+	--pinned_;
 	// Cannot fail: the counter would need 2^64 - 1 buffers to overflow.
 	const uint64_t one = 1;
 	[[maybe_unused]] ssize_t written = write(released_wake_.get(), &one, sizeof(one));
+}
+
+unsigned V4l2Source::frames_in_use() const
+{
+	std::lock_guard lock(released_lock_);
+	return pinned_;
 }
 
 void V4l2Source::requeue_released()

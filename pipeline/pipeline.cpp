@@ -255,6 +255,10 @@ Status Pipeline::run(const RunLimits &limits, const std::atomic<bool> &stop,
 				first_timestamp = frame->timestamp_ns();
 				if (clock_ && !clock_->join(*first_timestamp, halt))
 					break;
+				if (limits.duration.count())
+					source_.set_end_time(
+						(clock_ ? *clock_->zero() : *first_timestamp) +
+						uint64_t(limits.duration.count()));
 			}
 			if (clock_ && frame->timestamp_ns() < *clock_->zero()) {
 				frames_before_zero_.fetch_add(1, std::memory_order_relaxed);

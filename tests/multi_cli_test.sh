@@ -48,6 +48,11 @@ check "zcap inspect lists every track with its frames" bash -c "
 	grep -q '^track 2: video, V_UNCOMPRESSED, 320x240, ColourSpace NV12, 30 fps: 30 frames' '$work/inspect.out' &&
 	grep -q '^track 3: video, V_UNCOMPRESSED, 160x120, ColourSpace Y800, 30 fps: 30 frames' '$work/inspect.out' &&
 	grep -q 'finished cleanly' '$work/inspect.out'"
+check "the report gives each camera its comebacks (none without --reconnect)" python3 -c "
+import json
+cameras = json.load(open('$work/rig.json'))['cameras']
+assert [(c['reconnects'], c['offline_ms'], c['frames_missed']) for c in cameras] == [(0, 0, 0)] * 3, cameras"
+check "help documents --reconnect" bash -c "'$zcap' record --help | grep -q -- '--reconnect '"
 # Every frame of every track is the pattern: FFmpeg's frame MD5s of each
 # stream equal those of a one-camera raw recording of the same frames (a
 # camera's first recorded frame follows the ones it made before every camera

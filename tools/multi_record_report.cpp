@@ -21,6 +21,9 @@ struct CameraNumbers {
 	IoPath io_path = IoPath::none;
 	AlignmentStats alignment;
 	std::optional<size_t> track; ///< in a shared file
+	/// With --reconnect: its comebacks.
+	uint64_t reconnects = 0, offline_ns = 0, frames_missed = 0;
+	std::string comebacks; ///< its summary line, if any
 };
 
 CameraNumbers numbers(const MultiRunReport &r, size_t index)
@@ -40,6 +43,12 @@ CameraNumbers numbers(const MultiRunReport &r, size_t index)
 	n.alignment = r.pipeline.alignment(camera.slot);
 	if (!r.per_camera_files)
 		n.track = camera.slot + 1;
+	if (const ReconnectStats *back = reconnect_stats(*camera.source)) {
+		n.reconnects = back->reconnects.load();
+		n.offline_ns = back->offline_ns.load();
+		n.frames_missed = back->frames_missed.load();
+		n.comebacks = reconnect_summary(*back);
+	}
 	return n;
 }
 
@@ -95,7 +104,7 @@ void write_multi_stats_json(const std::filesystem::path &path, const MultiRunRep
 			"\"bytes\": {}, \"dropped\": {}, \"device_dropped\": {}, \"sink_dropped\": "
 			"{}, "
 			"\"copied_bytes\": {}, \"frames_before_start\": {}, \"start_offset_ms\": "
-			"{}, "
+			"{}, \"reconnects\": {}, \"offline_ms\": {:.3f}, \"frames_missed\": {}, "
 			"\"from_first_camera_ms\": {{\"frames\": {}, \"median\": {}, \"max\": "
 			"{}}}}}",
 			i ? "," : "", i + 1, json_string(camera.spec), source, error,
@@ -103,9 +112,9 @@ void write_multi_stats_json(const std::filesystem::path &path, const MultiRunRep
 			json_string(io_path_name(n.io_path)), n.frames, n.bytes,
 			n.device_dropped + n.sink_dropped, n.device_dropped, n.sink_dropped,
 			n.copied, n.result ? n.result->frames_before_zero : 0,
-			json_ms(n.result ? n.result->start_offset_ns : std::nullopt),
-			n.alignment.frames, json_ms(n.alignment.median_ns),
-			json_ms(n.alignment.max_ns));
+			json_ms(n.result ? n.result->start_offset_ns : std::nullopt), n.reconnects,
+			double(n.offline_ns) / kNsPerMs, n.frames_missed, n.alignment.frames,
+			json_ms(n.alignment.median_ns), json_ms(n.alignment.max_ns));
 	}
 	json += "\n  ]\n}\n";
 	write_report_file(path, json);
@@ -148,6 +157,8 @@ void print_multi_summary(const RecordOptions &o, const MultiRunReport &r)
 		if (n.result->frames_before_zero)
 			fmt::print("    {} frames made before every camera ran were not recorded\n",
 				   n.result->frames_before_zero);
+		if (!n.comebacks.empty())
+			fmt::print("    {}\n", n.comebacks);
 		if (!n.result->status)
 			fmt::print("    failed: {}\n", n.result->status.message());
 	}

@@ -12,6 +12,7 @@
 #include <zcap/disk_sink.h>
 #include <zcap/pattern_source.h>
 #include <zcap/pipeline.h>
+#include <zcap/reconnecting_source.h>
 #include <zcap/segmented_sink.h>
 #include <zcap/stream_server.h>
 #include <zcap/v4l2_query.h>
@@ -67,7 +68,16 @@ std::unique_ptr<Source> open_camera(const RecordOptions &o, const std::string &d
 	auto source = V4l2Source::open(v, status);
 	if (!source)
 		throw std::runtime_error(status.message());
-	return source;
+	if (!o.reconnect)
+		return source;
+	// Back with the format, rate and buffers of the first capture.
+	const FrameFormat format = source->format();
+	v.fourcc = format.fourcc;
+	v.width = format.width;
+	v.height = format.height;
+	v.rate = source->frame_rate();
+	auto reopen = [v](Status &why) { return V4l2Source::open(v, why); };
+	return std::make_unique<ReconnectingSource>(std::move(source), device, reopen);
 }
 
 /// Lets the process open @p count descriptors, as far as its hard limit

@@ -67,6 +67,12 @@ Options:
                          track each, or into a file each when FILE holds %C
                          (the camera's number: cam%C.raw, cam%C-%N.mkv with
                          --segment); a camera that fails ends alone
+      --reconnect        a camera that fails mid-run (unplugged, its driver
+                         removed) is opened again when its node comes back
+                         (tried every 0.5 s), with the same options and
+                         format; its frames continue in the same file or
+                         track, the time it was away a gap in the timestamps
+                         (counted in the summary and --stats-json)
       --size WxH         frame size (a camera's current size, else 1280x720)
   -f, --format FOURCC    a fourcc or name (zcap formats lists them: YUYV, I420,
                          NV12, Y16, BGR24, ...) or any fourcc the camera
@@ -189,6 +195,7 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		kMaxClients,
 		kStallTimeout,
 		kRequestTimeout,
+		kReconnect,
 	};
 	static const option longopts[] = {
 		{"output", required_argument, nullptr, 'o'},
@@ -218,6 +225,7 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		{"max-clients", required_argument, nullptr, kMaxClients},
 		{"stall-timeout", required_argument, nullptr, kStallTimeout},
 		{"request-timeout", required_argument, nullptr, kRequestTimeout},
+		{"reconnect", no_argument, nullptr, kReconnect},
 		{"quiet", no_argument, nullptr, 'q'},
 		{"help", no_argument, nullptr, 'h'},
 		{},
@@ -342,6 +350,9 @@ RecordOptions parse_options(int argc, char **argv, RecordOptions o)
 		case kRequestTimeout:
 			o.request_timeout =
 				std::chrono::ceil<std::chrono::milliseconds>(parse_duration(arg));
+			break;
+		case kReconnect:
+			o.reconnect = true;
 			break;
 		case 'q':
 			o.quiet = true;

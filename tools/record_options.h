@@ -61,6 +61,8 @@ struct RecordOptions {
 	DiskPath disk_path = DiskPath::automatic;
 	std::filesystem::path stats_json;
 	bool force = false;
+	/// A camera that fails mid-run is waited for and recorded again.
+	bool reconnect = false;
 	bool quiet = false;
 	bool help = false;
 	std::optional<std::string> serve; ///< [ADDR:]PORT to serve HTTP on

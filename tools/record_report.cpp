@@ -39,6 +39,17 @@ void print_clients(const StreamServer &server)
 	}
 }
 
+/// With --reconnect, the camera's comebacks as JSON members after a comma.
+std::string reconnect_json(const Source &source)
+{
+	const ReconnectStats *stats = reconnect_stats(source);
+	if (!stats)
+		return {};
+	return fmt::format(", \"reconnects\": {}, \"offline_ms\": {:.3f}, \"frames_missed\": {}",
+			   stats->reconnects.load(), double(stats->offline_ns.load()) / 1e6,
+			   stats->frames_missed.load());
+}
+
 void print_stream_summary(const RunReport &r)
 {
 	fmt::print("streamed {} frames in {:.1f} s\n", r.sinks.server->stats().frames.load(),
@@ -50,6 +61,22 @@ void print_stream_summary(const RunReport &r)
 }
 
 } // namespace
+
+const ReconnectStats *reconnect_stats(const Source &source)
+{
+	auto *camera = dynamic_cast<const ReconnectingSource *>(&source);
+	return camera ? &camera->reconnect_stats() : nullptr;
+}
+
+std::string reconnect_summary(const ReconnectStats &stats)
+{
+	const uint64_t times = stats.reconnects.load();
+	if (!times)
+		return {};
+	return fmt::format("came back {} time{}: {:.1f} s away, about {} frames missed", times,
+			   times == 1 ? "" : "s", double(stats.offline_ns.load()) / 1e9,
+			   stats.frames_missed.load());
+}
 
 std::string json_string(std::string_view s)
 {
@@ -90,15 +117,16 @@ double cpu_seconds()
 void write_stats_json(const std::filesystem::path &path, const RunReport &r)
 {
 	const FrameFormat f = r.source.format();
-	std::string json = fmt::format(
-		"{{\n  \"ok\": {},\n  \"error\": {},\n  \"elapsed_s\": {:.6f},\n"
-		"  \"process_cpu_s\": {:.6f},\n  \"source\": {{\"description\": {}, "
-		"\"format\": {}, \"width\": {}, \"height\": {}, \"frame_bytes\": {}, "
-		"\"frames\": {}, \"dropped\": {}, \"errors\": {}}},\n  \"sinks\": [",
-		r.status.ok(), r.status.ok() ? "null" : json_string(r.status.message()), r.seconds,
-		r.cpu, json_string(r.source.description()), json_string(fourcc_name(f.fourcc)),
-		f.width, f.height, f.size_image, r.source.stats().frames.load(),
-		r.source.stats().dropped.load(), r.source.stats().errors.load());
+	std::string json =
+		fmt::format("{{\n  \"ok\": {},\n  \"error\": {},\n  \"elapsed_s\": {:.6f},\n"
+			    "  \"process_cpu_s\": {:.6f},\n  \"source\": {{\"description\": {}, "
+			    "\"format\": {}, \"width\": {}, \"height\": {}, \"frame_bytes\": {}, "
+			    "\"frames\": {}, \"dropped\": {}, \"errors\": {}{}}},\n  \"sinks\": [",
+			    r.status.ok(), r.status.ok() ? "null" : json_string(r.status.message()),
+			    r.seconds, r.cpu, json_string(r.source.description()),
+			    json_string(fourcc_name(f.fourcc)), f.width, f.height, f.size_image,
+			    r.source.stats().frames.load(), r.source.stats().dropped.load(),
+			    r.source.stats().errors.load(), reconnect_json(r.source));
 	// Every sink, in the order the pipeline runs them.
 	for (size_t i = 0; i < r.pipeline.sink_count(); ++i) {
 		const Sink &sink = r.pipeline.sink(i);
@@ -177,6 +205,8 @@ void print_summary(const RecordOptions &o, const RunReport &r)
 			dropped);
 	if (uint64_t errors = r.source.stats().errors.load())
 		fmt::print("  the device marked {} frames as corrupt; they were skipped\n", errors);
+	if (const ReconnectStats *back = reconnect_stats(r.source); back && back->reconnects)
+		fmt::print("  {}\n", reconnect_summary(*back));
 	fmt::print("  written via {}: {:.0f} MB/s, {} dropped, {} copied by the CPU\n",
 		   io_path_name(s.io_path.load()),
 		   r.seconds > 0 ? double(bytes) / r.seconds / 1e6 : 0, s.dropped.load(),

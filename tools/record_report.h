@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <zcap/pipeline.h>
+#include <zcap/reconnecting_source.h>
 #include <zcap/segmented_sink.h>
 #include <zcap/sink.h>
 #include <zcap/source.h>
@@ -40,6 +41,11 @@ struct RunReport {
 	double cpu;
 	Status status;
 };
+
+/// A camera's comebacks with --reconnect; null for any other source.
+const ReconnectStats *reconnect_stats(const Source &source);
+/// "came back 2 times: 3.1 s away, about 77 frames missed"; empty if never.
+std::string reconnect_summary(const ReconnectStats &stats);
 
 /// @p s as a JSON string, quoted and escaped.
 std::string json_string(std::string_view s);

@@ -81,6 +81,8 @@ struct PlaneLayout {
 	uint32_t offset = 0; ///< bytes from the start of the buffer
 	uint32_t stride = 0; ///< bytes per line
 	uint32_t size = 0;   ///< bytes of the whole plane
+
+	bool operator==(const PlaneLayout &) const = default;
 };
 
 /// The layout of one video frame: what V4L2 calls v4l2_pix_format.

@@ -39,6 +39,10 @@ public:
 	/// @p advice from then on (see placement.h); others ignore it. An empty
 	/// function withdraws it.
 	virtual void set_placement([[maybe_unused]] PlacementAdvice advice) {}
+	/// The run takes no frame captured at or after @p timestamp_ns (its
+	/// --duration): a source that waits for something other than its next
+	/// frame (a camera coming back) ends then instead of waiting on.
+	virtual void set_end_time([[maybe_unused]] uint64_t timestamp_ns) {}
 
 	virtual Status start() = 0;
 	/// Blocks until the next frame is ready. Returns nothing when @p stop

@@ -82,6 +82,19 @@ public:
 	/// From any thread: hands the buffer back to the capture thread.
 	void recycle(FrameSlot &slot) noexcept override;
 
+	/// Frames lent out and not yet handed back: the source may be
+	/// destroyed only at 0. From any thread.
+	unsigned frames_in_use() const;
+
+	/// After a failure, with no frame in use: closes the node (so that its
+	/// driver's module may be removed) but keeps the frames' memory mapped
+	/// where it is until the source is destroyed. A sink may have
+	/// registered that memory with the kernel (io_uring fixed buffers) by
+	/// its addresses, which no other memory may take while it writes. With
+	/// driver buffers (mmap) nothing is let go: they are that memory. No
+	/// other call is made afterwards.
+	void release_device();
+
 	IoMode io_mode() const { return io_; }
 	/// Why this memory mode: "userptr" or "mmap (USERPTR refused: ...)".
 	const std::string &io_note() const { return io_note_; }
@@ -153,7 +166,7 @@ private:
 
 	// Handed from the threads that drop frames to the capture thread.
 	UniqueFd released_wake_; ///< eventfd, written for each released buffer
-	std::mutex released_lock_;
+	mutable std::mutex released_lock_;
 	std::vector<unsigned> released_;	///< buffers to queue again
 	unsigned pinned_ = 0;			///< buffers lent out as frames
 	std::optional<uint64_t> last_sequence_; ///< of the last frame, extended to 64 bits

@@ -322,20 +322,9 @@ void expect_dmabufs(const Capture &c, bool expected)
 /// negative errno when it could not be run.
 int run_program(const std::vector<std::string> &argv, const fs::path &log)
 {
-	std::vector<char *> args;
-	for (const std::string &arg : argv)
-		args.push_back(const_cast<char *>(arg.c_str()));
-	args.push_back(nullptr);
-	posix_spawn_file_actions_t actions;
-	posix_spawn_file_actions_init(&actions);
-	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-					 O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-	pid_t pid;
-	int ret = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-	posix_spawn_file_actions_destroy(&actions);
-	if (ret)
-		return -ret;
+	const pid_t pid = test::spawn_program(argv, log);
+	if (pid < 0)
+		return pid;
 	int wstatus;
 	while (waitpid(pid, &wstatus, 0) < 0)
 		if (errno != EINTR)

@@ -3,11 +3,14 @@
 
 #include <fcntl.h>
 #include <linux/videodev2.h>
+#include <spawn.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -23,7 +26,59 @@ namespace {
 /// Buffers the device-clean check asks the driver for.
 constexpr unsigned kCleanCheckBuffers = 4;
 
+/// vivid's default pattern, 75% colour bars, as (Y, U, V) of each of its 8
+/// bars (white, yellow, cyan, green, magenta, red, blue, black; limited-range
+/// BT.601, measured in the guest). Every row but the OSD text's shows them.
+struct Yuv {
+	int y, u, v;
+};
+constexpr std::array<Yuv, 8> kColourBars{{{179, 128, 128},
+					  {160, 44, 141},
+					  {130, 156, 44},
+					  {111, 72, 58},
+					  {83, 183, 197},
+					  {64, 99, 211},
+					  {34, 211, 114},
+					  {16, 128, 128}}};
+constexpr int kBarTolerance = 2;
+
 } // namespace
+
+std::string colour_bars_mismatch(std::span<const std::byte> bytes, uint32_t width, uint32_t height)
+{
+	const uint64_t row = uint64_t(height / 2) * width * 2;
+	if (bytes.size() < row + uint64_t(width) * 2)
+		return fmt::format("short frame: {} bytes", bytes.size());
+	for (size_t i = 0; i < kColourBars.size(); ++i) {
+		// The middle of bar i, an even pixel: Y0 U Y1 V.
+		const uint64_t x = (2 * i + 1) * width / 16 / 2 * 2;
+		const auto *p = reinterpret_cast<const uint8_t *>(bytes.data() + row + x * 2);
+		const Yuv &want = kColourBars[i];
+		if (std::abs(p[0] - want.y) > kBarTolerance ||
+		    std::abs(p[1] - want.u) > kBarTolerance ||
+		    std::abs(p[3] - want.v) > kBarTolerance)
+			return fmt::format("bar {} at x={}: YUV {} {} {}, expected {} {} {}", i, x,
+					   p[0], p[1], p[3], want.y, want.u, want.v);
+	}
+	return {};
+}
+
+pid_t spawn_program(const std::vector<std::string> &argv, const std::string &log)
+{
+	std::vector<char *> args;
+	for (const std::string &arg : argv)
+		args.push_back(const_cast<char *>(arg.c_str()));
+	args.push_back(nullptr);
+	posix_spawn_file_actions_t actions;
+	posix_spawn_file_actions_init(&actions);
+	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+					 O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+	pid_t pid;
+	int ret = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+	posix_spawn_file_actions_destroy(&actions);
+	return ret ? -ret : pid;
+}
 
 uint64_t fnv1a(std::span<const std::byte> bytes)
 {

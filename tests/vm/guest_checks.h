@@ -3,10 +3,13 @@
 // is backed, and a V4L2 node left clean by a capture.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <zcap/unique_fd.h>
 
@@ -14,6 +17,14 @@ namespace zcap::test {
 
 /// 64-bit FNV-1a: a checksum of a frame's bytes.
 uint64_t fnv1a(std::span<const std::byte> bytes);
+
+/// Empty if the middle row of the YUYV frame @p bytes (@p width x @p
+/// height) shows vivid's default colour bars, else the first bar that differs.
+std::string colour_bars_mismatch(std::span<const std::byte> bytes, uint32_t width, uint32_t height);
+
+/// Starts @p argv with stdout and stderr to @p log; its pid, or a negative
+/// errno when it could not be started.
+pid_t spawn_program(const std::vector<std::string> &argv, const std::string &log);
 
 /// strerror(errno) with the number, for failure messages.
 std::string errno_text();

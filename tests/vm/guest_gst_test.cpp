@@ -51,44 +51,9 @@ constexpr uint64_t kFrames = 10;
 /// For one pipeline from PLAYING to EOS under TCG.
 constexpr GstClockTime kTimeout = 60 * GST_SECOND;
 
-/// vivid's default pattern, 75% colour bars, as (Y, U, V) of each of its 8
-/// bars (white, yellow, cyan, green, magenta, red, blue, black; limited-range
-/// BT.601, measured in the guest). Every row but the OSD text's shows them.
-struct Yuv {
-	int y, u, v;
-};
-constexpr std::array<Yuv, 8> kColourBars{{{179, 128, 128},
-					  {160, 44, 141},
-					  {130, 156, 44},
-					  {111, 72, 58},
-					  {83, 183, 197},
-					  {64, 99, 211},
-					  {34, 211, 114},
-					  {16, 128, 128}}};
-constexpr int kBarTolerance = 2;
-
 /// What zcapfilesink reports for its two direct paths (zcap::io_path_name).
 constexpr std::string_view kRegistered = "io_uring+O_DIRECT+registered-buffers";
 constexpr std::string_view kDirect = "io_uring+O_DIRECT";
-
-/// Empty if the middle row of the YUYV frame @p bytes shows vivid's colour
-/// bars, else the first bar that differs.
-std::string colour_bars_mismatch(std::span<const std::byte> bytes)
-{
-	const uint64_t row = uint64_t(kHeight / 2) * kWidth * 2;
-	for (size_t i = 0; i < kColourBars.size(); ++i) {
-		// The middle of bar i, an even pixel: Y0 U Y1 V.
-		const uint64_t x = (2 * i + 1) * kWidth / 16;
-		const auto *p = reinterpret_cast<const uint8_t *>(bytes.data() + row + x * 2);
-		const Yuv &want = kColourBars[i];
-		if (std::abs(p[0] - want.y) > kBarTolerance ||
-		    std::abs(p[1] - want.u) > kBarTolerance ||
-		    std::abs(p[3] - want.v) > kBarTolerance)
-			return fmt::format("bar {} at x={}: YUV {} {} {}, expected {} {} {}", i, x,
-					   p[0], p[1], p[3], want.y, want.u, want.v);
-	}
-	return {};
-}
 
 /// The exporter of the DMA-BUF @p fd ("exp_name" in /proc/self/fdinfo).
 std::string dmabuf_exporter(int fd)
@@ -197,8 +162,9 @@ GstPadProbeReturn record_buffer(GstPad *, GstPadProbeInfo *info, gpointer data)
 		r.mapping = mapped_file(map.data);
 		r.flags = vm_flags(map.data);
 		r.pfnmap = pfnmap(map.data);
-		r.bars_error =
-			map.size >= kFrameBytes ? colour_bars_mismatch(bytes) : "short frame";
+		r.bars_error = map.size >= kFrameBytes
+				       ? test::colour_bars_mismatch(bytes, kWidth, kHeight)
+				       : "short frame";
 		gst_buffer_unmap(buffer, &map);
 	} else {
 		r.bars_error = "cannot map the buffer";

@@ -2,12 +2,26 @@
 // Several vivid cameras in one zcap process, inside the QEMU guest of
 // tests/vm/run-in-guest with vivid n_devs=4 (two single-planar and two
 // multi-planar capture nodes): a 4-track Matroska file and 4 raw files in one
-// run, each frame equal to the frame handed over, and a camera that
-// disconnects mid-run while the other three go on. See README.md here.
+// run, each frame equal to the frame handed over; zcap record --reconnect
+// with the module removed and loaded again mid-run, every camera back in its
+// track; and a camera that disconnects mid-run while the other three go on.
+// See README.md here.
 
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <regex>
+#include <sstream>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -197,6 +211,212 @@ TEST(GuestMulti, FourCamerasIntoAFourTrackFileAndFourFilesOnOneTimeline)
 	EXPECT_EQ(*std::min_element(first_ms.begin(), first_ms.end()), 0);
 	EXPECT_LE(*std::max_element(first_ms.begin(), first_ms.end()),
 		  2 * 1000 * kRate.den / kRate.num);
+}
+
+namespace {
+
+/// The vivid module's file and parameters, as run-in-guest loaded it.
+struct VividModule {
+	std::string path, params;
+};
+
+VividModule vivid_module()
+{
+	VividModule module;
+	std::ifstream modules("/etc/zcap-vm/modules");
+	std::string kind, name, path;
+	while (modules >> kind >> name >> path)
+		if (name == "vivid")
+			module.path = path;
+	std::ifstream config("/zcap-run/config");
+	const std::string key = "ZCAP_VM_VIVID_PARAMS='";
+	for (std::string line; std::getline(config, line);)
+		if (line.starts_with(key))
+			module.params = line.substr(key.size(), line.size() - key.size() - 1);
+	return module;
+}
+
+int remove_vivid()
+{
+	return syscall(SYS_delete_module, "vivid", O_NONBLOCK) == 0 ? 0 : errno;
+}
+
+/// Frames of each track in the (live) file, by a walk that stops at the
+/// space preallocated after them.
+std::vector<uint64_t> track_frames(const fs::path &mkv)
+{
+	std::vector<uint64_t> frames(kCameras);
+	for (const test::BlockPayload &block : test::matroska_block_payloads(mkv))
+		if (block.track >= 1 && block.track <= kCameras)
+			++frames[block.track - 1];
+	return frames;
+}
+
+/// How a look at the recording or the module went on: until @p done says
+/// so (true), or the recording ended, or kHangGuard passed (a hang, not a
+/// slow machine: the whole test takes 25-33 s under TCG).
+constexpr auto kHangGuard = std::chrono::seconds(300);
+constexpr auto kLookAgain = std::chrono::milliseconds(200);
+
+bool wait_for(pid_t recorder, const std::function<bool()> &done)
+{
+	const auto give_up = std::chrono::steady_clock::now() + kHangGuard;
+	while (!done()) {
+		if (waitpid(recorder, nullptr, WNOHANG) != 0 ||
+		    std::chrono::steady_clock::now() > give_up)
+			return false;
+		std::this_thread::sleep_for(kLookAgain);
+	}
+	return true;
+}
+
+/// A number of a camera's record in zcap's --stats-json.
+double camera_number(const std::string &json, size_t camera, const std::string &key)
+{
+	const size_t at = json.find(fmt::format("{{\"camera\": {},", camera + 1));
+	const std::regex number(", \"" + key + "\": ([0-9.]+)");
+	std::smatch match;
+	std::string record = json.substr(at, json.find('}', json.find("from_first", at)) - at);
+	return std::regex_search(record, match, number) ? std::stod(match[1]) : -1;
+}
+
+} // namespace
+
+// Before the Disconnect test (it leaves /dev/video1 unregistered): every
+// node of the module goes away and comes back.
+TEST(GuestMulti, ReconnectBringsEveryCameraBackIntoItsTrackWhenTheModuleReturns)
+{
+	// Frames each track has before the module goes, and after it is back.
+	constexpr uint64_t kBefore = 3;
+	constexpr uint64_t kAfter = 3;
+	const char *files = std::getenv("ZCAP_VM_FILES");
+	ASSERT_TRUE(files) << "not in the guest (ZCAP_VM_FILES is not set)";
+	const std::string zcap = fs::path(files) / "zcap";
+	const VividModule vivid = vivid_module();
+	ASSERT_FALSE(vivid.path.empty() || vivid.params.empty());
+
+	test::TempDir dir(".");
+	const fs::path mkv = dir / "back.mkv", json = dir / "back.json", log = dir / "back.log";
+	std::vector<std::string> argv{zcap, "record", "--reconnect",
+				      "-o", mkv,      "--stats-json",
+				      json, "--size", fmt::format("{}x{}", kWidth, kHeight),
+				      "-f", "YUYV",   "--fps",
+				      "25"};
+	for (size_t i = 0; i < kCameras; ++i)
+		argv.insert(argv.end(), {"-d", node(i)});
+	const auto begin = std::chrono::steady_clock::now();
+	auto step = [&](const char *what) {
+		std::printf("%.1f s: %s\n",
+			    std::chrono::duration<double>(std::chrono::steady_clock::now() - begin)
+				    .count(),
+			    what);
+	};
+	const pid_t recorder = test::spawn_program(argv, log);
+	ASSERT_GT(recorder, 0) << std::strerror(-recorder);
+	auto zcap_log = [&] {
+		std::stringstream out;
+		out << std::ifstream(log).rdbuf();
+		return out.str();
+	};
+	auto every_track_has = [&](const std::vector<uint64_t> &least) {
+		std::vector<uint64_t> frames = track_frames(mkv);
+		for (size_t i = 0; i < kCameras; ++i)
+			if (frames[i] < least[i])
+				return false;
+		return true;
+	};
+	ASSERT_TRUE(wait_for(recorder, [&] {
+		return every_track_has(std::vector<uint64_t>(kCameras, kBefore));
+	})) << zcap_log();
+
+	step("every track has its first frames");
+	// zcap holds the nodes open: the module is in use.
+	const int busy = remove_vivid();
+	std::printf("rmmod vivid while recording: %s\n", busy ? std::strerror(busy) : "removed");
+	if (busy) {
+		// Unbinding the driver unregisters every node (as unplugging a
+		// camera does): zcap lets them go, and the module can go.
+		std::string device;
+		for (const auto &entry : fs::directory_iterator("/sys/bus/platform/drivers/vivid"))
+			if (entry.path().filename().string().starts_with("vivid"))
+				device = entry.path().filename();
+		ASSERT_FALSE(device.empty());
+		std::ofstream("/sys/bus/platform/drivers/vivid/unbind") << device << std::flush;
+		step("vivid unbound");
+		ASSERT_TRUE(wait_for(recorder,
+				     [] {
+					     std::ifstream refcnt("/sys/module/vivid/refcnt");
+					     int count = -1;
+					     refcnt >> count;
+					     return count == 0;
+				     }))
+			<< "zcap kept vivid in use\n"
+			<< zcap_log();
+		step("zcap let go of every node");
+		const int removed = remove_vivid();
+		ASSERT_EQ(removed, 0) << std::strerror(removed);
+	}
+	step("vivid removed");
+	const std::vector<uint64_t> gone = track_frames(mkv);
+	ASSERT_EQ(std::system(fmt::format("insmod {} {}", vivid.path, vivid.params).c_str()), 0);
+	step("vivid loaded");
+	std::vector<uint64_t> least;
+	for (uint64_t frames : gone)
+		least.push_back(frames + kAfter);
+	ASSERT_TRUE(wait_for(recorder, [&] { return every_track_has(least); })) << zcap_log();
+	step("every track has frames again");
+	ASSERT_EQ(kill(recorder, SIGINT), 0);
+	int wstatus = 0;
+	ASSERT_EQ(waitpid(recorder, &wstatus, 0), recorder);
+	const std::string out = zcap_log();
+	std::printf("zcap record:\n%s", out.c_str());
+	EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << wstatus;
+
+	std::stringstream stats;
+	stats << std::ifstream(json).rdbuf();
+	matroska::Summary summary;
+	const Status read = matroska::summarize(mkv, summary);
+	ASSERT_TRUE(read) << read.message();
+	EXPECT_TRUE(summary.finished());
+	ASSERT_EQ(summary.tracks.size(), kCameras);
+	std::vector<std::vector<test::BlockPayload>> blocks(kCameras);
+	for (const test::BlockPayload &block : test::matroska_block_payloads(mkv))
+		blocks.at(block.track - 1).push_back(block);
+	std::ifstream in(mkv, std::ios::binary);
+	for (size_t i = 0; i < kCameras; ++i) {
+		SCOPED_TRACE(node(i));
+		// Back once, into its own track: every frame it wrote is there.
+		EXPECT_EQ(camera_number(stats.str(), i, "reconnects"), 1);
+		const double offline_ms = camera_number(stats.str(), i, "offline_ms");
+		EXPECT_GT(offline_ms, 0);
+		EXPECT_EQ(camera_number(stats.str(), i, "frames"), summary.tracks[i].frames);
+		EXPECT_EQ(blocks[i].size(), summary.tracks[i].frames);
+		EXPECT_GT(summary.tracks[i].frames, gone[i]);
+		// One timeline: times never go back, and the time away is a gap.
+		int64_t largest_step = 0;
+		for (size_t b = 1; b < blocks[i].size(); ++b) {
+			EXPECT_GE(blocks[i][b].time_ms, blocks[i][b - 1].time_ms);
+			largest_step = std::max(largest_step,
+						blocks[i][b].time_ms - blocks[i][b - 1].time_ms);
+		}
+		// Block times are whole milliseconds.
+		EXPECT_GE(double(largest_step) + 1, offline_ms);
+		// Every frame before and after is a whole vivid frame.
+		std::vector<std::byte> payload(kWidth * kHeight * 2);
+		for (const test::BlockPayload &block : blocks[i]) {
+			ASSERT_EQ(block.size, payload.size());
+			in.seekg(std::streamoff(block.offset));
+			in.read(reinterpret_cast<char *>(payload.data()),
+				std::streamsize(payload.size()));
+			ASSERT_EQ(test::colour_bars_mismatch(payload, kWidth, kHeight), "")
+				<< "frame at " << block.time_ms << " ms";
+		}
+		std::printf("%s: %llu frames, back after %.0f ms, about %.0f frames missed\n",
+			    node(i).c_str(),
+			    static_cast<unsigned long long>(summary.tracks[i].frames), offline_ms,
+			    camera_number(stats.str(), i, "frames_missed"));
+	}
+	EXPECT_NE(out.find("came back 1 time"), std::string::npos);
 }
 
 // Last: the disconnected node is gone for the rest of the VM's life.
