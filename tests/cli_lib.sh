@@ -25,3 +25,24 @@ expect_usage_error() {
 		fail "$name (status $status, stderr: $err)"
 	fi
 }
+
+# wait_for_last_writes FILE: waits until nothing but this shell holds FILE
+# open. A writer killed with SIGKILL is reaped before the writes it had in
+# flight land (io_uring finishes them on a kernel worker), and those writes
+# hold the file open until they have: a write lease (F_SETLEASE) is granted
+# only then. Tries every 10 ms, at most a minute.
+wait_for_last_writes() {
+	python3 - "$1" <<'PY'
+import fcntl, os, sys, time
+F_SETLEASE, F_GETLEASE, F_WRLCK, F_UNLCK = 1024, 1025, 1, 2
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for _ in range(6000):
+    try:
+        fcntl.fcntl(fd, F_SETLEASE, F_WRLCK)
+        fcntl.fcntl(fd, F_SETLEASE, F_UNLCK)
+        sys.exit(0)
+    except BlockingIOError:
+        time.sleep(0.01)
+sys.exit(f"{sys.argv[1]} is still open elsewhere after a minute")
+PY
+}

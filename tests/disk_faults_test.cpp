@@ -130,6 +130,16 @@ std::vector<uint64_t> check_files(const RingRun &r, unsigned *finished = nullptr
 	return all;
 }
 
+/// The files' frames, in order (check_files), start at the first frame and
+/// every number missing is a frame the source counted as dropped (on a
+/// loaded machine) or the sink did.
+void expect_from_the_first_frame(const std::vector<uint64_t> &sequences, const RingRun &r)
+{
+	ASSERT_FALSE(sequences.empty());
+	EXPECT_EQ(sequences.front(), 0u);
+	EXPECT_LE(sequences.back() + 1 - sequences.size(), r.dropped + r.source_dropped);
+}
+
 bool root_or_skip()
 {
 	return geteuid() == 0 || test::root_tests_required();
@@ -203,8 +213,7 @@ TEST(DiskFaults, FullDiskWithoutMaxFilesStopsCleanlyWithEverySegmentWhole)
 
 	std::vector<uint64_t> sequences = check_files(r);
 	EXPECT_EQ(sequences.size(), r.frames);
-	for (uint64_t i = 0; i < sequences.size(); ++i)
-		ASSERT_EQ(sequences[i], i);
+	expect_from_the_first_frame(sequences, r);
 	// The whole disk was used: 40 MiB free, less what the files' headers,
 	// padding and the frame that did not fit take.
 	EXPECT_GE(r.frames * kFormat.size_image, 36ull << 20);
@@ -228,6 +237,5 @@ TEST(DiskFaults, FullDiskWithOnlyTheNewestSegmentLeftStopsCleanly)
 	std::vector<uint64_t> sequences = check_files(r);
 	EXPECT_EQ(sequences.size(), r.frames);
 	EXPECT_GT(r.frames, 70u);
-	for (uint64_t i = 0; i < sequences.size(); ++i)
-		ASSERT_EQ(sequences[i], i);
+	expect_from_the_first_frame(sequences, r);
 }

@@ -60,6 +60,7 @@ for _ in $(seq 600); do
 done
 kill -9 $pid
 wait $pid 2>/dev/null
+wait_for_last_writes "$work/k.mkv"
 frames=$(json "$work/k.mkv" "s['frames']")
 probed=$(ffprobe_frames "$work/k.mkv" 2>/dev/null)
 check "killed recording: $frames frames, as ffprobe counts ($probed)" \

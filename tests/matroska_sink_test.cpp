@@ -513,6 +513,7 @@ TEST(Matroska, SigkillAtTwentyMomentsLeavesFilesThatPlayEveryCompletedFrame)
 		ASSERT_NO_FATAL_FAILURE(recording.wait_for_file());
 		std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 		recording.kill(SIGKILL);
+		ASSERT_NO_FATAL_FAILURE(test::wait_for_last_writes(file));
 
 		// Every block is a whole pattern frame, of those made at 30 fps
 		// while zcap ran (a loaded machine may let it run longer than
@@ -532,7 +533,7 @@ TEST(Matroska, SigkillAtTwentyMomentsLeavesFilesThatPlayEveryCompletedFrame)
 		std::string inspected = test::run_command(
 			fmt::format("'{}' inspect --json '{}'", zcap, file.string()));
 		EXPECT_NE(inspected.find(fmt::format("\"frames\": {},", frames)), std::string::npos)
-			<< inspected;
+			<< frames << " pattern frames read; zcap inspect: " << inspected;
 		EXPECT_NE(inspected.find("\"finished\": false"), std::string::npos) << inspected;
 	}
 }

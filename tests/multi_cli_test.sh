@@ -135,6 +135,7 @@ for _ in $(seq 100); do [[ -s $work/killed.mkv ]] && break; sleep 0.1; done
 sleep 1.5
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null
+wait_for_last_writes "$work/killed.mkv"
 inspected=$("$zcap" inspect --json "$work/killed.mkv")
 probed=$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames \
 	-of csv=p=0 "$work/killed.mkv" 2>/dev/null | tr '\n' ' ')

@@ -203,6 +203,7 @@ TEST(MultiTrack, SigkillLeavesEveryCompleteFrameOfEveryTrackReadable)
 		int status = 0;
 		waitpid(child, &status, 0);
 		ASSERT_TRUE(WIFSIGNALED(status));
+		ASSERT_NO_FATAL_FAILURE(test::wait_for_last_writes(file));
 
 		// Every block of every track is a whole pattern frame in order.
 		std::vector<std::vector<uint64_t>> sequences;

@@ -96,6 +96,7 @@ for _ in $(seq 200); do
 done
 kill -KILL $pid
 wait $pid 2>/dev/null
+wait_for_last_writes "$work/k.mkv"
 killed=$(probe_frames "$work/k.mkv" 2>/dev/null)
 check "SIGKILL: the file plays every frame it showed before ($killed >= ${before:-0} > 0)" \
 	test "${killed:-0}" -ge "${before:-0}" -a "${before:-0}" -gt 0

@@ -9,10 +9,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -106,6 +109,25 @@ bool root_tests_required()
 {
 	const char *v = std::getenv("ZCAP_REQUIRE_ROOT_TESTS");
 	return v && std::string(v) == "1";
+}
+
+void wait_for_last_writes(const std::filesystem::path &path)
+{
+	// Tries every 10 ms: the writes land within milliseconds on an idle
+	// disk, seconds on a busy one.
+	constexpr auto kRetry = std::chrono::milliseconds(10);
+	constexpr int kMostTries = 6000;
+	const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
+	int tries = 0;
+	while (fcntl(fd, F_SETLEASE, F_WRLCK) < 0 && errno == EAGAIN && ++tries < kMostTries)
+		std::this_thread::sleep_for(kRetry);
+	const bool leased = fcntl(fd, F_GETLEASE) == F_WRLCK;
+	const int error = errno;
+	fcntl(fd, F_SETLEASE, F_UNLCK);
+	::close(fd);
+	ASSERT_TRUE(leased) << path << " is still open elsewhere after a minute ("
+			    << std::strerror(error) << ")";
 }
 
 std::string run_command(const std::string &command, int *exit_status)

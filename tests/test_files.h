@@ -94,6 +94,14 @@ bool expected_direct_path(std::string_view name);
 /// Whether tests that need root must run (CI sets ZCAP_REQUIRE_ROOT_TESTS=1).
 bool root_tests_required();
 
+/// Waits until nothing but this process holds @p path open: a writer
+/// killed with SIGKILL is reaped before the writes it had in flight land
+/// (io_uring finishes them on a kernel worker after the process is gone),
+/// and those writes hold the file open until they have. A write lease
+/// (fcntl F_SETLEASE) is granted only then. At most a minute, then a
+/// failure.
+void wait_for_last_writes(const std::filesystem::path &path);
+
 /// Runs @p command through /bin/sh and returns what it printed on standard
 /// output; @p exit_status, when given, gets its exit status.
 std::string run_command(const std::string &command, int *exit_status = nullptr);
