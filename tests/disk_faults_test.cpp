@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 namespace {
 
 /// 640x480 NV12: 460,800 bytes, 112.5 blocks, so the disk fills mid-frame.
-const FrameFormat kFormat = *packed_format(pixfmt::NV12, 640, 480);
-constexpr FrameRate kRate{60, 1};
+const FrameFormat kDiskFormat = *packed_format(pixfmt::NV12, 640, 480);
+constexpr FrameRate kDiskRate{60, 1};
 /// The loop device's ext4: about 40 MiB free for root.
 constexpr unsigned kDiskMiB = 48;
 
@@ -56,7 +56,7 @@ RingRun record(const fs::path &pattern, uint64_t max_bytes, unsigned max_files, 
 	options.max_files = max_files;
 	options.on_delete = [&r](const fs::path &path) { r.deleted.push_back(path); };
 	Status status;
-	auto source = PatternSource::create(kFormat, kRate, 12, status);
+	auto source = PatternSource::create(kDiskFormat, kDiskRate, 12, status);
 	EXPECT_TRUE(source) << status.message();
 	std::unique_ptr<SegmentedSink> sink = make_segmented_sink(options);
 	const SegmentedSink &segmented = *sink;
@@ -116,7 +116,7 @@ std::vector<uint64_t> check_files(const RingRun &r, unsigned *finished = nullptr
 		SCOPED_TRACE(file.string());
 		// The first kept file starts after the deleted ones: anywhere.
 		std::vector<uint64_t> sequences = test::matroska_pattern_sequences(
-			file, kFormat, next, (all.empty() ? r.frames_in : 64) + 1);
+			file, kDiskFormat, next, (all.empty() ? r.frames_in : 64) + 1);
 		EXPECT_GT(sequences.size(), 0u);
 		EXPECT_EQ(test::probed_frames(file), sequences.size());
 		bool clean;
@@ -216,7 +216,7 @@ TEST(DiskFaults, FullDiskWithoutMaxFilesStopsCleanlyWithEverySegmentWhole)
 	expect_from_the_first_frame(sequences, r);
 	// The whole disk was used: 40 MiB free, less what the files' headers,
 	// padding and the frame that did not fit take.
-	EXPECT_GE(r.frames * kFormat.size_image, 36ull << 20);
+	EXPECT_GE(r.frames * kDiskFormat.size_image, 36ull << 20);
 }
 
 TEST(DiskFaults, FullDiskWithOnlyTheNewestSegmentLeftStopsCleanly)

@@ -124,7 +124,7 @@ TEST_P(MatroskaFormats, FfmpegDecodesEveryFrameToThePatternBytes)
 	}
 }
 
-std::string case_name(const testing::TestParamInfo<uint32_t> &info)
+std::string fourcc_case_name(const testing::TestParamInfo<uint32_t> &info)
 {
 	std::string name = fourcc_name(info.param);
 	std::replace(name.begin(), name.end(), '-', '_');
@@ -136,7 +136,7 @@ INSTANTIATE_TEST_SUITE_P(Raw, MatroskaFormats,
 					 pixfmt::YU12, pixfmt::YV12, pixfmt::GREY, pixfmt::Y16,
 					 pixfmt::RGB24, pixfmt::BGR24, pixfmt::BGRA, pixfmt::XBGR,
 					 pixfmt::SBGGR8, pixfmt::SRGGB8),
-			 case_name);
+			 fourcc_case_name);
 
 TEST(Matroska, FinishedFileHasDurationCuesAndSeeksToTheRightFrame)
 {

@@ -22,7 +22,7 @@ using zcap::test::FakeVideoDevice;
 
 namespace {
 
-constexpr unsigned kBuffers = 4;
+constexpr unsigned kDeviceBuffers = 4;
 constexpr uint64_t kNsPerS = 1000000000;
 
 /// Collects the library's messages while it lives.
@@ -56,7 +56,7 @@ protected:
 	{
 		V4l2SourceOptions options;
 		options.device = "/dev/video-fake";
-		options.buffers = kBuffers;
+		options.buffers = kDeviceBuffers;
 		return V4l2Source::open(std::make_unique<FakeVideoDevice>(std::move(driver)),
 					options, status);
 	}

@@ -19,7 +19,8 @@ namespace zcap::cli {
 
 namespace {
 
-constexpr const char *kUsage = R"(Usage: zcap inspect [--json] [--format FOURCC --size WxH] FILE
+constexpr const char *kInspectUsage =
+	R"(Usage: zcap inspect [--json] [--format FOURCC --size WxH] FILE
 
 Tells what a recording holds. For a Matroska file (from zcap, FFmpeg,
 GStreamer, ...): its tracks, how many frames, how long, the gaps in its
@@ -356,7 +357,7 @@ int inspect_main(int argc, char **argv)
 	try {
 		InspectOptions options = parse_options(argc, argv);
 		if (options.help) {
-			fmt::print("{}", kUsage);
+			fmt::print("{}", kInspectUsage);
 			return kExitOk;
 		}
 		return options.raw ? inspect_raw(options) : inspect_matroska(options);
