@@ -77,14 +77,10 @@ std::vector<std::string> pattern_md5s(const FrameFormat &format, uint64_t count,
 
 /// Pattern sequence numbers of @p file's frames (test_files.h): usually 0, 1,
 /// 2...; a gap is a frame zcap record dropped (and counted) when the disk fell
-/// behind on a loaded machine. A gap is looked for up to a minute of frames at
-/// 30 fps (the most the recordings here make): with both cores kept busy by
-/// other programs, a frame once matched none of the 64 numbers after the one
-/// before it.
+/// behind on a loaded machine.
 std::vector<uint64_t> pattern_sequences(const fs::path &file, const FrameFormat &format)
 {
-	constexpr uint64_t kLongestGap = 60 * 30;
-	return test::matroska_pattern_sequences(file, format, 0, kLongestGap);
+	return test::matroska_pattern_sequences(file, format);
 }
 
 /// Frames GStreamer's matroskademux pushes out of @p file.
